@@ -1,0 +1,129 @@
+"""Opening the catalog database: engine, sessions, and migrations under a lock.
+
+SQLite is the embedded default (WAL, one writer at a time, busy timeout);
+PostgreSQL is the production engine. No engine is created at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+PG_MIGRATION_LOCK = 7_200_281  # pg_advisory_lock key held while migrating
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """An open catalog: its engine and a session factory."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def resolve_url(url: str, base_dir: Path) -> str:
+    """Make a relative SQLite path absolute against `base_dir` and create its folder."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database or "")
+        if not path.is_absolute():
+            path = base_dir / path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return parsed.set(database=str(path)).render_as_string(hide_password=False)
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_engine(url: str, *, base_dir: Path | None = None, pool_size: int = 10) -> AsyncEngine:
+    """An async engine for a catalog URL (`sqlite+aiosqlite:///…` or `postgresql+asyncpg://…`)."""
+    url = resolve_url(url, base_dir or Path.cwd())
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    if backend == "postgresql":
+        return create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+    raise ValueError(f"unsupported database URL scheme {make_url(url).drivername!r}")
+
+
+def open_catalog(url: str, *, base_dir: Path | None = None, pool_size: int = 10) -> Catalog:
+    """Open (not migrate) the catalog at `url`."""
+    engine = create_engine(url, base_dir=base_dir, pool_size=pool_size)
+    return Catalog(engine, async_sessionmaker(engine, expire_on_commit=False))
+
+
+def _alembic_upgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+@asynccontextmanager
+async def _file_lock(path: Path) -> AsyncIterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+async def migrate(catalog: Catalog, revision: str = "head") -> None:
+    """Run Alembic migrations to `revision`, holding a lock so concurrent starts are safe."""
+    if catalog.dialect == "postgresql":
+        async with catalog.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PG_MIGRATION_LOCK})
+            try:
+                await conn.run_sync(_alembic_upgrade, revision)
+                await conn.commit()
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_MIGRATION_LOCK})
+                await conn.commit()
+        return
+    database = catalog.engine.url.database or ""
+    lock_path = Path(database + ".migrate.lock") if database else None
+    if lock_path is None or database == ":memory:":
+        async with catalog.engine.begin() as conn:
+            await conn.run_sync(_alembic_upgrade, revision)
+        return
+    async with _file_lock(lock_path), catalog.engine.begin() as conn:
+        await conn.run_sync(_alembic_upgrade, revision)
