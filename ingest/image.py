@@ -1,0 +1,255 @@
+"""Pure checks of one JPEG snapshot: structure, size, measurements, flags, pHash, thumbnail.
+
+Everything here is CPU-bound and synchronous; the pipeline calls :func:`inspect_jpeg`
+from a bounded thread pool (OpenCV releases the GIL while it decodes and resizes).
+
+The picture is decoded once, at the smallest libjpeg DCT scale (1/2, 1/4, 1/8) that
+still leaves it at least ``thumb_width`` wide; everything else is derived from that
+one reduced decode. Before decoding, the marker segments are walked cheaply so that a
+truncated download or an HTML error page never reaches the decoder.
+
+Thresholds and why:
+
+* ``black``: mean luma < 16 with a luma standard deviation < 12. A covered lens or a
+  dead sensor gives a mean of 0–10 and a spread of a few levels; a dark night street
+  with lamps has a similar mean but a much larger spread, and is not flagged.
+* ``error_page``: >= 90% of the pixels within a Chebyshev distance of 24 (per BGR
+  channel) of the dominant colour, and not black. The "no signal" / "视频丢失" screens
+  of recorders are one flat colour with a line or two of text: the farm's measure
+  96–97%; its street scenes measure 24–46%.
+* ``blurred``: sharpness (variance of the Laplacian of the gray picture at a fixed
+  width of 320 px) < 60. Measured on the farm's street scenes (the test scenes): sharp
+  pictures give 780–1000 at 1920x1080 and 1180–1830 at 640x360; the same scenes under
+  a Gaussian blur of sigma = width/100 give 3–5. The curve between is smooth: 60 is
+  reached at a blur of sigma ≈ 0.3% of the width (2 px at 640, 6–7 px at 1920), which
+  is where text and edges visibly smear. Measuring at a fixed width keeps the figure
+  independent of the camera's resolution (a plain, low-contrast scene, such as a dim
+  corridor, can still fall under it). A flat picture already flagged black or
+  error_page is not also flagged blurred: the other flag says why it has no edges.
+
+The flags are exclusive: black, else error_page, else blurred. An error_page is also
+what a camera staring at a cloudless sky looks like; that is a picture worth
+flagging too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+#: two pHashes at most this many bits apart show the same, unchanged picture
+PHASH_SAME_DISTANCE = 4
+
+#: the width at which brightness, sharpness, colours and the pHash are measured
+ANALYSIS_WIDTH = 320
+MAX_DIMENSION = 20000
+
+BLACK_MAX_MEAN = 16.0
+BLACK_MAX_STD = 12.0
+ERROR_PAGE_SHARE = 0.90
+ERROR_PAGE_DISTANCE = 24
+BLUR_THRESHOLD = 60.0
+
+THUMB_QUALITY = 75
+
+_MASK64 = (1 << 64) - 1
+_SOF_BASELINE = frozenset({0xC0, 0xC1, 0xC2})
+# every other start-of-frame: lossless, hierarchical, arithmetic-coded; OpenCV cannot decode them
+_SOF_OTHER = frozenset({0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+_REDUCED_FLAGS = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+
+
+class NotAnImage(ValueError):
+    """The bytes are not a complete, decodable JPEG; ``reason`` says why in a few words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """What :func:`inspect_jpeg` learnt about one snapshot."""
+
+    width: int
+    height: int
+    brightness: float
+    sharpness: float
+    flags: tuple[str, ...]
+    phash: int
+    thumb: bytes
+    thumb_width: int
+    thumb_height: int
+    #: the libjpeg scale denominator used for the one decode (1, 2, 4 or 8)
+    decode_scale: int
+
+
+def jpeg_dimensions(data: bytes) -> tuple[int, int]:
+    """Validate the marker structure and return ``(width, height)`` from the SOF segment.
+
+    Raises :class:`NotAnImage` ("not a JPEG", "truncated JPEG", "bad dimensions",
+    "undecodable JPEG") without decoding any pixel.
+    """
+    if len(data) < 4 or data[:3] != b"\xff\xd8\xff":
+        raise NotAnImage("not a JPEG")
+    size = _walk_segments(data)
+    if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise NotAnImage("truncated JPEG")
+    return size
+
+
+def _walk_segments(data: bytes) -> tuple[int, int]:
+    """Walk the header segments from SOI to the first SOS; return the SOF's size."""
+    pos = 2
+    size: tuple[int, int] | None = None
+    while True:
+        if pos + 2 > len(data):
+            raise NotAnImage("truncated JPEG")
+        if data[pos] != 0xFF:
+            raise NotAnImage("undecodable JPEG")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker in _STANDALONE:
+            pos += 2
+            continue
+        length = _segment_length(data, pos, marker)
+        if marker in _SOF_BASELINE:
+            size = _frame_size(data, pos, length)
+        elif marker == 0xDA:
+            if size is None:
+                raise NotAnImage("undecodable JPEG")
+            return size
+        pos += 2 + length
+
+
+def _segment_length(data: bytes, pos: int, marker: int) -> int:
+    """The length of the segment at ``pos``, checked against the data and the marker."""
+    if marker == 0xD9 or marker in _SOF_OTHER:  # EOI before a scan; a SOF OpenCV cannot read
+        raise NotAnImage("undecodable JPEG")
+    if pos + 4 > len(data):
+        raise NotAnImage("truncated JPEG")
+    length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+    if length < 2:
+        raise NotAnImage("undecodable JPEG")
+    if pos + 2 + length > len(data):
+        raise NotAnImage("truncated JPEG")
+    return length
+
+
+def _frame_size(data: bytes, pos: int, length: int) -> tuple[int, int]:
+    if length < 8:
+        raise NotAnImage("undecodable JPEG")
+    height = int.from_bytes(data[pos + 5 : pos + 7], "big")
+    width = int.from_bytes(data[pos + 7 : pos + 9], "big")
+    if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
+        raise NotAnImage("bad dimensions")
+    return width, height
+
+
+def decode_scale_for(width: int, thumb_width: int) -> int:
+    """The largest libjpeg scale (8, 4, 2, 1) that keeps the picture >= ``thumb_width`` wide."""
+    for scale in (8, 4, 2):
+        if -(-width // scale) >= thumb_width:  # libjpeg rounds the scaled size up
+            return scale
+    return 1
+
+
+def inspect_jpeg(data: bytes, *, thumb_width: int = 320) -> ImageCheck:
+    """Check, measure, hash and thumbnail one JPEG with a single reduced-scale decode.
+
+    Raises :class:`NotAnImage` for anything that is not a complete JPEG. A picture
+    narrower than ``thumb_width`` gets a thumbnail of its own width (never upscaled).
+    """
+    if thumb_width < 1:
+        raise ValueError("thumb_width must be positive")
+    width, height = jpeg_dimensions(data)
+    scale = decode_scale_for(width, thumb_width)
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_FLAGS[scale])
+    if decoded is None or decoded.ndim != 3 or decoded.shape[2] != 3:
+        raise NotAnImage("undecodable JPEG")
+    image = np.asarray(decoded, dtype=np.uint8)
+
+    analysis = _resize_to_width(image, ANALYSIS_WIDTH, width, height)
+    gray = np.asarray(cv2.cvtColor(analysis, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+    brightness = float(gray.mean())
+    spread = float(gray.std())
+    sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
+
+    flags: list[str] = []
+    if brightness < BLACK_MAX_MEAN and spread < BLACK_MAX_STD:
+        flags.append("black")
+    elif _dominant_share(analysis) >= ERROR_PAGE_SHARE:
+        flags.append("error_page")
+    elif sharpness < BLUR_THRESHOLD:
+        flags.append("blurred")
+
+    tw = min(thumb_width, width)
+    thumb_img = analysis if tw == ANALYSIS_WIDTH else _resize_to_width(image, tw, width, height)
+    ok, thumb = cv2.imencode(".jpg", thumb_img, [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
+    if not ok:  # pragma: no cover - encoding a decoded picture does not fail
+        raise NotAnImage("undecodable JPEG")
+    return ImageCheck(
+        width=width,
+        height=height,
+        brightness=round(brightness, 2),
+        sharpness=round(sharpness, 2),
+        flags=tuple(flags),
+        phash=phash(gray),
+        thumb=thumb.tobytes(),
+        thumb_width=int(thumb_img.shape[1]),
+        thumb_height=int(thumb_img.shape[0]),
+        decode_scale=scale,
+    )
+
+
+def _resize_to_width(
+    image: NDArray[np.uint8], target: int, full_width: int, full_height: int
+) -> NDArray[np.uint8]:
+    """Resize to ``target`` wide; the height keeps the aspect of the full-size picture."""
+    h = max(1, round(full_height * target / full_width))
+    if image.shape[1] == target and image.shape[0] == h:
+        return image
+    return np.asarray(cv2.resize(image, (target, h), interpolation=cv2.INTER_AREA), np.uint8)
+
+
+def _dominant_share(image: NDArray[np.uint8]) -> float:
+    """The share of pixels near the most common colour (coarse 8x8x8 histogram)."""
+    pixels = image.reshape(-1, 3)
+    bins = (pixels >> 5).astype(np.int32)
+    codes = (bins[:, 0] << 6) | (bins[:, 1] << 3) | bins[:, 2]
+    mode = int(np.bincount(codes, minlength=512).argmax())
+    dominant = pixels[codes == mode].mean(axis=0)
+    distance = np.abs(pixels.astype(np.int16) - dominant.astype(np.int16)).max(axis=1)
+    return float((distance <= ERROR_PAGE_DISTANCE).mean())
+
+
+def phash(gray: NDArray[np.uint8]) -> int:
+    """64-bit DCT perceptual hash of a gray picture, as a signed int64 value.
+
+    The picture is reduced to 32x32, transformed with a 2-D DCT, and each of the 8x8
+    lowest frequencies becomes one bit: set when above their median (the pHash of
+    Zauner 2010, as in the ``imagehash`` package). Bit 63 is the (0, 0) coefficient.
+    """
+    small = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    low = cv2.dct(small)[:8, :8]
+    bits = (low > np.median(low)).flatten()
+    value = 0
+    for bit in bits:
+        value = (value << 1) | int(bit)
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def hamming(a: int, b: int) -> int:
+    """Bits that differ between two 64-bit hashes, signed or unsigned."""
+    return ((a ^ b) & _MASK64).bit_count()
