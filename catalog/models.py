@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -137,6 +138,11 @@ class Camera(Base):
     next_due_at: Mapped[datetime] = mapped_column(index=True)
     lease_until: Mapped[datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(String(100))
+    # The two layers of metadata: what the source reported, and an operator's
+    # override (name, location, grid) that no sync overwrites. The plain columns
+    # above hold the effective values, so searches need no merging.
+    reported: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    override: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -210,6 +216,56 @@ class AuditEntry(Base):
     camera_uid: Mapped[str | None] = mapped_column(String(100), index=True)
     snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
     client: Mapped[str] = mapped_column(String(100), default="")
+
+
+class Inventory(Base):
+    """One camera list a department points camgrid at, and its last sync."""
+
+    __tablename__ = "inventories"
+    __table_args__ = (UniqueConstraint("department_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    department_id: Mapped[str] = mapped_column(ForeignKey("departments.id"))
+    position: Mapped[int] = mapped_column(Integer)  # index in the department file
+    kind: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(Text, default="")  # URL or path, no secrets
+    every_s: Mapped[float] = mapped_column(Float, default=3600.0)
+    last_sync_at: Mapped[datetime | None]
+    last_count: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_due_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+
+
+class CaptureRequest(Base):
+    """An on-demand capture the API recorded and an ingest worker carries out."""
+
+    __tablename__ = "capture_requests"
+    __table_args__ = (Index("ix_capture_requests_state", "state", "requested_at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    camera_uid: Mapped[str] = mapped_column(ForeignKey("cameras.uid"))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|done|failed
+    lease_until: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    finished_at: Mapped[datetime | None]
+    snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(200))
+
+
+class ServiceLease(Base):
+    """A named singleton job (such as the GB/T 28181 SIP endpoint) held by one worker."""
+
+    __tablename__ = "service_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    lease_until: Mapped[datetime]
 
 
 def utcnow() -> datetime:
