@@ -1,0 +1,185 @@
+"""The poll loop: lease due cameras, poll them with bounded concurrency, record results.
+
+Concurrency is bounded globally (a fixed number of polls in flight) and per
+host (an NVR or a platform serving many cameras gets only a few at a time).
+A camera is leased only when a slot is free for it, so a lease never waits in
+a queue; slow or hanging cameras hold their own slot until their timeout and
+never delay the others. Results are written in batches by one recorder task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from catalog.db import Catalog
+from catalog.models import utcnow
+from catalog.polls import DueCamera, PollResult, lease_due_cameras, record_poll_results
+from ingest.pipeline import SnapshotPipeline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """How hard the scheduler may work."""
+
+    owner: str
+    concurrency: int = 64
+    per_host: int = 8
+    lease_s: float = 15.0
+    idle_s: float = 0.25  # how long to wait before looking for due cameras again
+    flush_s: float = 0.2  # how often the recorder writes a batch
+
+
+def host_of(camera: DueCamera) -> str:
+    """The network peer a camera's poll talks to (for the per-host cap)."""
+    if "://" in camera.target:
+        parts = urlsplit(camera.target)
+        return f"{parts.hostname}:{parts.port or ''}"
+    return "local"
+
+
+@dataclass
+class SchedulerCounters:
+    """Counts since start, for logs, /stats and the benchmarks."""
+
+    polls: int = 0
+    stored: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    recorded: int = 0
+
+
+class Scheduler:
+    """Polls every camera at its interval; one instance per worker process."""
+
+    def __init__(
+        self, catalog: Catalog, pipeline: SnapshotPipeline, settings: SchedulerSettings
+    ) -> None:
+        self._catalog = catalog
+        self._pipeline = pipeline
+        self._settings = settings
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(settings.per_host)
+        )
+        self._results: list[PollResult] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self.counters = SchedulerCounters()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set, then drain in-flight polls and flush."""
+        recorder = asyncio.create_task(self._record_loop(stop))
+        try:
+            while not stop.is_set():
+                started = await self._start_due()
+                if not started:
+                    self._wake.clear()
+                    waits = [
+                        asyncio.create_task(stop.wait()),
+                        asyncio.create_task(self._wake.wait()),
+                    ]
+                    await asyncio.wait(
+                        waits, timeout=self._settings.idle_s, return_when="FIRST_COMPLETED"
+                    )
+                    for task in waits:
+                        task.cancel()
+        finally:
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+            await recorder
+            await self.flush()
+
+    async def run_once(self) -> int:
+        """Poll every camera that is due now, record, and return how many were polled."""
+        total = 0
+        while True:
+            started = await self._start_due()
+            if not started and not self._in_flight:
+                break
+            total += started
+            if self._in_flight:
+                await asyncio.wait(self._in_flight, return_when="FIRST_COMPLETED")
+        await self.flush()
+        return total
+
+    async def _start_due(self) -> int:
+        free = self._settings.concurrency - len(self._in_flight)
+        if free <= 0:
+            return 0
+        now = utcnow()
+        async with self._catalog.sessions() as session, session.begin():
+            due = await lease_due_cameras(
+                session,
+                owner=self._settings.owner,
+                now=now,
+                limit=free,
+                lease_s=self._settings.lease_s,
+            )
+        for camera in due:
+            task = asyncio.create_task(self._poll(camera), name=f"poll {camera.uid}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+        return len(due)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("poll task failed", exc_info=task.exception())
+
+    async def _poll(self, camera: DueCamera) -> None:
+        async with self._slots, self._hosts[host_of(camera)]:
+            started = time.monotonic()
+            result = await self._pipeline.poll(camera)
+        self.counters.polls += 1
+        if result.snapshot is not None:
+            self.counters.stored += 1
+        elif result.seen:
+            self.counters.unchanged += 1
+        else:
+            self.counters.failed += 1
+            log.info(
+                "poll failed",
+                extra={
+                    "camera_uid": camera.uid,
+                    "reason": result.reason,
+                    "elapsed_s": round(time.monotonic() - started, 3),
+                },
+            )
+        self._results.append(result)
+
+    async def _record_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._settings.flush_s)
+            try:
+                await self.flush()
+            except Exception:  # the database is away: keep results, try again shortly
+                await asyncio.sleep(1.0)
+
+    async def flush(self) -> None:
+        """Write every finished poll's result in one transaction."""
+        if not self._results:
+            return
+        batch, self._results = self._results, []
+        try:
+            async with self._catalog.sessions() as session, session.begin():
+                await record_poll_results(session, batch)
+        except Exception:
+            # Keep the results for the next flush: their objects are already stored.
+            log.exception("recording %d poll results failed; will retry", len(batch))
+            self._results[:0] = batch
+            raise
+        self.counters.recorded += len(batch)

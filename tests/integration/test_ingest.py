@@ -1,0 +1,215 @@
+"""Ingest end to end: config → catalog → scheduler polls fake cameras → objects and rows.
+
+Runs on SQLite and PostgreSQL, with the local store and with the S3 server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select, update
+
+from catalog.db import Catalog
+from catalog.models import Camera, CameraStatusEvent, Snapshot, utcnow
+from catalog.store import LocalStore, ObjectStore, open_store
+from catalog.sync import sync_config
+from config import LoadedConfig, load_config
+from ingest.farm import CameraFarm
+from ingest.image import inspect_jpeg
+from ingest.scheduler import Scheduler
+from ingest.worker import WorkerSettings, open_scheduler
+from tests.fixtures.cameras import FARM_PASSWORD, FARM_USERNAME
+from tests.fixtures.s3server import S3Server
+
+PASSWORD_ENV = "TEST_FARM_PASSWORD"
+WATCHED = ("changing", "static", "black", "error_page", "offline", "html", "truncated", "slow")
+
+
+def write_config(root: Path, farm: CameraFarm, wrong_password: bool = False) -> LoadedConfig:
+    """A department file with one camera per watched behaviour, plus digest and basic ones."""
+    cameras = []
+    picks = [(b, "none") for b in WATCHED] + [("changing", "digest"), ("changing", "basic")]
+    for behaviour, auth in picks:
+        cam = farm.first(behaviour, auth=auth)
+        entry: dict[str, object] = {
+            "id": f"{behaviour}-{auth}",
+            "name": f"{behaviour} {auth}",
+            "location": {"lon": 113.15 + cam.index * 1e-4, "lat": 27.81},
+            "snapshot": {"kind": "http", "url": farm.url(cam.index)},
+        }
+        if auth != "none":
+            entry["auth"] = {
+                "scheme": auth,
+                "username": FARM_USERNAME,
+                "password": f"${{{PASSWORD_ENV}}}",
+            }
+        cameras.append(entry)
+    (root / "departments").mkdir(parents=True)
+    (root / "grids").mkdir()
+    document = {
+        "department": {"id": "water", "name": "芦淞区水利局"},
+        "defaults": {"interval": "1m", "timeout": "1500ms"},
+        "cameras": cameras,
+    }
+    (root / "departments" / "water.yaml").write_text(
+        yaml.safe_dump(document, allow_unicode=True), encoding="utf-8"
+    )
+    password = "wrong" if wrong_password else FARM_PASSWORD
+    return load_config(root, env={PASSWORD_ENV: password})
+
+
+@dataclass
+class Rig:
+    """A synced catalog, a store and a scheduler over the fixture farm."""
+
+    catalog: Catalog
+    store: ObjectStore
+    scheduler: Scheduler
+
+    async def make_all_due(self) -> None:
+        async with self.catalog.sessions() as session, session.begin():
+            await session.execute(update(Camera).values(next_due_at=utcnow()))
+
+    async def cameras(self) -> dict[str, Camera]:
+        async with self.catalog.sessions() as session:
+            return {c.camera_id: c for c in (await session.scalars(select(Camera))).all()}
+
+    async def snapshots(self) -> list[Snapshot]:
+        async with self.catalog.sessions() as session:
+            return list((await session.scalars(select(Snapshot).order_by(Snapshot.id))).all())
+
+
+async def build_rig(
+    catalog: Catalog, store: ObjectStore, loaded: LoadedConfig
+) -> AsyncIterator[Rig]:
+    async with catalog.sessions() as session, session.begin():
+        await sync_config(session, loaded.departments, loaded.grid_cells, utcnow())
+    await Rig(catalog, store, None).make_all_due()  # type: ignore[arg-type]
+    async with open_scheduler(loaded, catalog, store, WorkerSettings(concurrency=16)) as sched:
+        yield Rig(catalog, store, sched)
+
+
+@pytest.fixture
+async def rig(catalog: Catalog, camera_farm: CameraFarm, tmp_path: Path) -> AsyncIterator[Rig]:
+    loaded = write_config(tmp_path / "config", camera_farm)
+    async for made in build_rig(catalog, LocalStore(tmp_path / "objects"), loaded):
+        yield made
+
+
+async def test_a_poll_round_stores_real_pictures_and_judges_every_camera(rig: Rig) -> None:
+    polled = await rig.scheduler.run_once()
+    assert polled == len(WATCHED) + 2
+    cameras = await rig.cameras()
+    states = {cid: (c.status, c.status_reason) for cid, c in cameras.items()}
+    assert states == {
+        "changing-none": ("online", ""),
+        "changing-digest": ("online", ""),
+        "changing-basic": ("online", ""),
+        "static-none": ("online", ""),
+        "black-none": ("degraded", "black image"),
+        "error_page-none": ("degraded", "error image"),
+        "offline-none": ("offline", "connection refused"),
+        "html-none": ("offline", "not an image: text/html"),
+        "truncated-none": ("offline", "truncated JPEG"),
+        "slow-none": ("offline", "timeout"),
+    }
+    snapshots = await rig.snapshots()
+    stored = {s.camera_uid.split(":")[1] for s in snapshots}
+    assert stored == {
+        "changing-none",
+        "changing-digest",
+        "changing-basic",
+        "static-none",
+        "black-none",
+        "error_page-none",
+    }
+    for snap in snapshots:
+        data = await rig.store.get(snap.object_key)
+        assert hashlib.sha256(data).hexdigest() == snap.sha256
+        assert len(data) == snap.bytes
+        check = inspect_jpeg(data)
+        assert (check.width, check.height) == (snap.width, snap.height)
+        thumb = inspect_jpeg(await rig.store.get(snap.thumb_key))
+        assert thumb.width == 320
+        assert snap.object_key.startswith(f"img/water/{snap.camera_uid.split(':')[1]}/")
+        assert cameras[snap.camera_uid.split(":")[1]].last_snapshot_id == snap.id
+    black = next(s for s in snapshots if s.camera_uid == "water:black-none")
+    assert black.flags == ["black"]
+
+
+async def test_an_unchanged_picture_is_not_stored_again_and_same_bytes_freeze(rig: Rig) -> None:
+    await rig.scheduler.run_once()
+    first = len(await rig.snapshots())
+    for _ in range(2):
+        await rig.make_all_due()
+        await rig.scheduler.run_once()
+    assert len(await rig.snapshots()) == first  # nothing changed in the farm's scenes
+    cameras = await rig.cameras()
+    assert (cameras["changing-none"].status, cameras["changing-none"].status_reason) == (
+        "online",
+        "",
+    )
+    assert cameras["changing-none"].last_seen_at is not None
+    assert cameras["changing-none"].last_seen_at > cameras["changing-none"].last_snapshot_at  # type: ignore[operator]
+    assert (cameras["static-none"].status, cameras["static-none"].status_reason) == (
+        "degraded",
+        "frozen",
+    )
+    async with rig.catalog.sessions() as session:
+        events = (
+            await session.scalars(
+                select(CameraStatusEvent.status)
+                .where(CameraStatusEvent.camera_uid == "water:static-none")
+                .order_by(CameraStatusEvent.id)
+            )
+        ).all()
+    assert list(events) == ["unknown", "online", "degraded"]
+
+
+async def test_failing_cameras_back_off(rig: Rig) -> None:
+    await rig.scheduler.run_once()
+    cameras = await rig.cameras()
+    now = utcnow()
+    offline = cameras["offline-none"]
+    assert offline.failures == 1
+    assert offline.next_due_at - now > timedelta(seconds=45)
+    assert offline.lease_until is None
+
+
+async def test_wrong_password_is_reported_as_auth_rejected(
+    catalog: Catalog, camera_farm: CameraFarm, tmp_path: Path
+) -> None:
+    loaded = write_config(tmp_path / "config", camera_farm, wrong_password=True)
+    async for rig in build_rig(catalog, LocalStore(tmp_path / "objects"), loaded):
+        await rig.scheduler.run_once()
+        cameras = await rig.cameras()
+        assert (cameras["changing-digest"].status, cameras["changing-digest"].status_reason) == (
+            "offline",
+            "auth rejected",
+        )
+        assert cameras["changing-basic"].status_reason == "auth rejected"
+
+
+@pytest.mark.parametrize("catalog", ["postgresql"], indirect=True)
+async def test_pictures_land_in_the_s3_server(
+    catalog: Catalog, camera_farm: CameraFarm, tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    loaded = write_config(tmp_path / "config", camera_farm)
+    store = open_store(s3_server.url(s3_bucket))
+    try:
+        async for rig in build_rig(catalog, store, loaded):
+            await rig.scheduler.run_once()
+            snapshots = await rig.snapshots()
+            assert len(snapshots) == 6
+            keys = {key async for key in store.iter_keys("img/")}
+            assert keys == {s.object_key for s in snapshots}
+            for snap in snapshots:
+                assert hashlib.sha256(await store.get(snap.object_key)).hexdigest() == snap.sha256
+    finally:
+        await store.close()
