@@ -1,0 +1,1 @@
+"""The HTTP API: an aiohttp app over the catalog and the object store (`api.app.create_app`)."""

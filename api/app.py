@@ -1,0 +1,55 @@
+"""The aiohttp application: `create_app(settings)` wires resources, middleware and routes.
+
+The catalog and the object store are opened when the app starts and closed
+when it stops, in one `cleanup_ctx` generator. The app does not migrate the
+catalog: whoever starts it (the CLI) migrates first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from api.auth import TOKEN_CACHE, TokenCache, auth_middleware
+from api.context import CATALOG, OPENAPI, SETTINGS, STORE, ApiSettings
+from api.metrics import METRICS, metrics_middleware, new_metrics
+from api.openapi import build_openapi
+from api.problems import problems_middleware
+from api.routes import ALL_ROUTES
+from api.routing import register
+from catalog.db import open_catalog
+from catalog.store import open_store
+
+__all__ = ["ApiSettings", "create_app"]
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """Open the catalog and the store for the app's lifetime; close both after."""
+    settings = app[SETTINGS]
+    catalog = open_catalog(settings.database_url, base_dir=settings.base_dir)
+    try:
+        store = open_store(settings.store_url, base_dir=settings.base_dir)
+        try:
+            app[CATALOG] = catalog
+            app[STORE] = store
+            yield
+        finally:
+            await store.close()
+    finally:
+        await catalog.close()
+
+
+def create_app(settings: ApiSettings) -> web.Application:
+    """The API application for `settings` (resources open when it starts)."""
+    app = web.Application(
+        # Outermost first: time everything, render every error, then check the token.
+        middlewares=[metrics_middleware, problems_middleware, auth_middleware],
+    )
+    app[SETTINGS] = settings
+    app[TOKEN_CACHE] = TokenCache()
+    app[METRICS] = new_metrics()
+    register(app, ALL_ROUTES)
+    app[OPENAPI] = build_openapi(ALL_ROUTES)
+    app.cleanup_ctx.append(_resources)
+    return app

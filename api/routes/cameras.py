@@ -1,0 +1,189 @@
+"""Camera routes: search, one camera, its snapshots, and the wall of latest thumbnails."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+
+from api.context import CATALOG
+from api.filters import (
+    CAMERA_FILTERS,
+    CRS,
+    CURSOR,
+    LIMIT,
+    SINCE,
+    UNTIL,
+    bad_cursor,
+    camera_filter,
+    time_window,
+)
+from api.params import Args, Param, choice, text
+from api.problems import Problem
+from api.routing import Answer, Route
+from api.schemas import ref
+from api.shapes import (
+    camera_detail_json,
+    camera_feature,
+    camera_json,
+    json_response,
+    rfc3339,
+    snapshot_json,
+    thumb_url,
+)
+from catalog.queries import InvalidCursor
+from catalog.queries.cameras import CameraPage, get_camera, list_cameras
+from catalog.queries.snapshots import latest_snapshot, latest_snapshots_for, list_snapshots
+
+__all__ = ["ROUTES", "UID"]
+
+UID: Final = Param(
+    "uid",
+    "The camera's global id, DEPARTMENT:ID.",
+    text(100),
+    {"type": "string"},
+    location="path",
+    example="chengguan:43020300001320000001",
+)
+FORMAT: Final = Param(
+    "format",
+    "`geojson` for a FeatureCollection (with `next_cursor`) instead of a list.",
+    choice(("json", "geojson")),
+    {"type": "string", "enum": ["json", "geojson"]},
+    default="json",
+)
+GEOJSON: Final = "application/geo+json"
+
+
+async def _camera_page(request: web.Request, args: Args) -> CameraPage:
+    f = camera_filter(args)
+    async with request.app[CATALOG].sessions() as session:
+        try:
+            return await list_cameras(
+                session, f, limit=args.integer("limit"), cursor=args.string("cursor")
+            )
+        except InvalidCursor as exc:
+            raise bad_cursor(exc) from None
+
+
+async def search_cameras(request: web.Request, args: Args) -> web.StreamResponse:
+    """Cameras matching every filter given, by uid (or by distance with `near`)."""
+    page = await _camera_page(request, args)
+    crs = args.string("crs") or "wgs84"
+    if args.string("format") == "geojson":
+        collection = {
+            "type": "FeatureCollection",
+            "features": [camera_feature(row, crs) for row in page.items],
+            "next_cursor": page.next_cursor,
+        }
+        return json_response(collection, content_type=GEOJSON)
+    items = [camera_json(row, crs) for row in page.items]
+    return json_response({"items": items, "next_cursor": page.next_cursor})
+
+
+async def show_camera(request: web.Request, args: Args) -> web.StreamResponse:
+    """One camera (retired ones too), its cell and its newest snapshot."""
+    uid = args.string("uid")
+    assert uid is not None
+    async with request.app[CATALOG].sessions() as session:
+        row = await get_camera(session, uid)
+        if row is None:
+            raise Problem(404, f"no camera {uid!r}")
+        last = await latest_snapshot(session, uid)
+    return json_response(camera_detail_json(row, last, args.string("crs") or "wgs84"))
+
+
+async def camera_snapshots(request: web.Request, args: Args) -> web.StreamResponse:
+    """One camera's snapshots, newest first, within [since, until)."""
+    since, until = time_window(args)
+    uid = args.string("uid")
+    assert uid is not None
+    async with request.app[CATALOG].sessions() as session:
+        if await get_camera(session, uid) is None:
+            raise Problem(404, f"no camera {uid!r}")
+        try:
+            page = await list_snapshots(
+                session,
+                camera_uid=uid,
+                since=since,
+                until=until,
+                limit=args.integer("limit"),
+                cursor=args.string("cursor"),
+            )
+        except InvalidCursor as exc:
+            raise bad_cursor(exc) from None
+    items = [snapshot_json(s) for s in page.items]
+    return json_response({"items": items, "next_cursor": page.next_cursor})
+
+
+async def wall(request: web.Request, args: Args) -> web.StreamResponse:
+    """The newest thumbnail of each camera matching the filters (null when it has none)."""
+    page = await _camera_page(request, args)
+    async with request.app[CATALOG].sessions() as session:
+        latest = await latest_snapshots_for(session, [row.camera.uid for row in page.items])
+    items = []
+    for row in page.items:
+        snapshot = latest.get(row.camera.uid)
+        items.append(
+            {
+                "camera_uid": row.camera.uid,
+                "name": row.camera.name,
+                "status": row.camera.status,
+                "snapshot_id": None if snapshot is None else snapshot.id,
+                "captured_at": None if snapshot is None else rfc3339(snapshot.captured_at),
+                "thumb_url": None if snapshot is None else thumb_url(snapshot.id),
+            }
+        )
+    return json_response({"items": items, "next_cursor": page.next_cursor})
+
+
+ROUTES: Final = (
+    Route(
+        "GET",
+        "/api/v1/cameras",
+        search_cameras,
+        "Search cameras",
+        params=(*CAMERA_FILTERS, LIMIT, CURSOR, FORMAT),
+        answers={
+            200: Answer(
+                "A page of cameras (a FeatureCollection with format=geojson)",
+                ref("CameraPage"),
+                also={GEOJSON: ref("CameraFeatureCollection")},
+            )
+        },
+        description="Filters combine with AND; a comma list within one filter means any of"
+        " them. Ordered by uid, or by distance then uid with `near`. With"
+        " `format=geojson` the answer is a FeatureCollection of Points"
+        f" ({GEOJSON}), `next_cursor` included.",
+        tag="cameras",
+    ),
+    Route(
+        "GET",
+        "/api/v1/cameras/{uid}",
+        show_camera,
+        "One camera, its cell and its newest snapshot",
+        params=(UID, CRS),
+        answers={200: Answer("The camera", ref("CameraDetail"))},
+        problems=(404, 503),
+        tag="cameras",
+    ),
+    Route(
+        "GET",
+        "/api/v1/cameras/{uid}/snapshots",
+        camera_snapshots,
+        "One camera's snapshots, newest first",
+        params=(UID, SINCE, UNTIL, LIMIT, CURSOR),
+        answers={200: Answer("A page of snapshots", ref("SnapshotPage"))},
+        problems=(404, 503),
+        tag="snapshots",
+    ),
+    Route(
+        "GET",
+        "/api/v1/wall",
+        wall,
+        "The newest thumbnail of each camera matching the camera filters",
+        params=(*CAMERA_FILTERS, LIMIT, CURSOR),
+        answers={200: Answer("A page of wall tiles, in the order of /cameras", ref("WallPage"))},
+        tag="cameras",
+    ),
+)

@@ -1,0 +1,176 @@
+"""The JSON shapes clients rely on (DESIGN.md, "Shapes that clients rely on").
+
+Cameras never carry their snapshot URL, credentials or scheduling state;
+times are RFC 3339 in UTC with `Z`; locations are WGS-84 unless `crs=` asks
+for another system.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+
+from catalog.crs import from_wgs84
+from catalog.models import AuditEntry, Snapshot
+from catalog.queries.cameras import CameraRow
+
+__all__ = [
+    "audit_json",
+    "camera_detail_json",
+    "camera_feature",
+    "camera_json",
+    "geometry_in_crs",
+    "image_url",
+    "json_response",
+    "rfc3339",
+    "snapshot_json",
+    "thumb_url",
+]
+
+_NESTED = ("coordinates", "geometries")
+_dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_response(
+    data: Any,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    content_type: str = "application/json",
+) -> web.Response:
+    """A JSON answer; Chinese text stays readable (UTF-8, not \\u escapes)."""
+    return web.json_response(
+        data, status=status, headers=headers, dumps=_dumps, content_type=content_type
+    )
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    """A time as RFC 3339 in UTC with `Z` (microseconds shown when not zero)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def image_url(snapshot_id: int) -> str:
+    """The API path of a snapshot's image."""
+    return f"/api/v1/snapshots/{snapshot_id}.jpg"
+
+
+def thumb_url(snapshot_id: int) -> str:
+    """The API path of a snapshot's thumbnail."""
+    return f"{image_url(snapshot_id)}?size=thumb"
+
+
+def camera_json(row: CameraRow, crs: str = "wgs84") -> dict[str, Any]:
+    """A camera; `distance_m` is added when the row was found by `near`."""
+    camera = row.camera
+    location = None
+    if camera.lon is not None and camera.lat is not None:
+        lon, lat = from_wgs84(crs, camera.lon, camera.lat)
+        location = {"lon": lon, "lat": lat}
+    shape: dict[str, Any] = {
+        "uid": camera.uid,
+        "department": camera.department_id,
+        "id": camera.camera_id,
+        "name": camera.name,
+        "address": camera.address,
+        "location": location,
+        "grid_id": camera.grid_id,
+        "community": row.cell.community if row.cell is not None else None,
+        "kind": camera.kind,
+        "tags": list(camera.tags or []),
+        "status": camera.status,
+        "status_reason": camera.status_reason,
+        "status_since": rfc3339(camera.status_since),
+        "last_snapshot_at": rfc3339(camera.last_snapshot_at),
+        "gb28181": camera.gb28181,
+    }
+    if row.distance_m is not None:
+        shape["distance_m"] = row.distance_m
+    return shape
+
+
+def camera_detail_json(
+    row: CameraRow, last_snapshot: Snapshot | None, crs: str = "wgs84"
+) -> dict[str, Any]:
+    """A camera with its cell (`grid_id`, `name`, `community`, `street`) and last snapshot."""
+    cell = row.cell
+    return {
+        **camera_json(row, crs),
+        "cell": None
+        if cell is None
+        else {
+            "grid_id": cell.grid_id,
+            "name": cell.name,
+            "community": cell.community,
+            "street": cell.street,
+        },
+        "last_snapshot": None if last_snapshot is None else snapshot_json(last_snapshot),
+    }
+
+
+def camera_feature(row: CameraRow, crs: str = "wgs84") -> dict[str, Any]:
+    """A camera as a GeoJSON Feature: its location as a Point (or null), the rest as properties."""
+    properties = camera_json(row, crs)
+    location = properties.pop("location")
+    geometry = (
+        None
+        if location is None
+        else {"type": "Point", "coordinates": [location["lon"], location["lat"]]}
+    )
+    return {"type": "Feature", "id": row.camera.uid, "geometry": geometry, "properties": properties}
+
+
+def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
+    """A snapshot with the API paths of its image and thumbnail."""
+    return {
+        "id": snapshot.id,
+        "camera_uid": snapshot.camera_uid,
+        "captured_at": rfc3339(snapshot.captured_at),
+        "width": snapshot.width,
+        "height": snapshot.height,
+        "bytes": snapshot.bytes,
+        "sha256": snapshot.sha256,
+        "image_url": image_url(snapshot.id),
+        "thumb_url": thumb_url(snapshot.id),
+        "quality": {
+            "brightness": snapshot.brightness,
+            "sharpness": snapshot.sharpness,
+            "flags": list(snapshot.flags or []),
+        },
+    }
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    """One access-log row."""
+    return {
+        "principal": entry.principal,
+        "role": entry.role,
+        "action": entry.action,
+        "camera_uid": entry.camera_uid,
+        "snapshot_id": entry.snapshot_id,
+        "at": rfc3339(entry.at),
+        "client": entry.client,
+    }
+
+
+def geometry_in_crs(value: Any, crs: str) -> Any:
+    """GeoJSON coordinates (any nesting) converted from WGS-84 to `crs`."""
+    if crs == "wgs84":
+        return value
+    if isinstance(value, dict):
+        return {k: geometry_in_crs(v, crs) if k in _NESTED else v for k, v in value.items()}
+    if (
+        isinstance(value, list)
+        and len(value) >= 2
+        and all(isinstance(v, int | float) for v in value)
+    ):
+        return [*from_wgs84(crs, float(value[0]), float(value[1])), *value[2:]]
+    if isinstance(value, list):
+        return [geometry_in_crs(v, crs) for v in value]
+    return value

@@ -1,0 +1,254 @@
+"""The `camgrid` command line.
+
+Every subcommand takes `--config DIR`. Config errors print as
+`FILE:LINE PATH: message` lines and exit 2; no subcommand shows a traceback
+for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from camgrid.logs import setup_logging
+from camgrid.runtime import ServeOptions, opened_catalog, serve, stop_on_signals, sync_catalog
+from catalog.models import utcnow
+from catalog.principals import (
+    PrincipalExists,
+    create_principal,
+    list_principals,
+    revoke_principal,
+)
+from config import ConfigInvalid, LoadedConfig, load_config
+
+DEFAULT_CONFIG = Path("config/examples")
+EXIT_CONFIG = 2
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A user's mistake: printed as one line, exit 2."""
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="DIR",
+        help="config folder with departments/, grids/ and camgrid.toml (default: %(default)s)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="camgrid", description="One catalog of a district's cameras and their pictures."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check every department and grid file")
+    _config_arg(p)
+
+    p = sub.add_parser("serve", help="run the ingest scheduler and the API")
+    _config_arg(p)
+    p.add_argument("--no-ingest", action="store_true", help="do not poll cameras (API only)")
+    p.add_argument("--no-api", action="store_true", help="do not serve HTTP (ingest worker only)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    p.add_argument(
+        "--port", type=int, default=8080, help="port to listen on (default: %(default)s)"
+    )
+    p.add_argument("--concurrency", type=int, default=64, help="polls in flight (default: 64)")
+    p.add_argument("--per-host", type=int, default=8, help="polls in flight per host (default: 8)")
+
+    p = sub.add_parser(
+        "demo", help="a simulated camera farm, a demo config, and camgrid serving it"
+    )
+    _config_arg(p)
+    p.add_argument("--cameras", type=int, default=2000, help="how many cameras (default: 2000)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    p.add_argument(
+        "--port", type=int, default=8080, help="port to listen on (default: %(default)s)"
+    )
+
+    p = sub.add_parser("token", help="create, list and revoke API tokens")
+    _config_arg(p)
+    tsub = p.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    c = tsub.add_parser("create", help="create a token; it is printed once")
+    _config_arg(c)
+    c.add_argument("--role", required=True, choices=["operator", "department", "admin"])
+    c.add_argument("--department", help="the department a department token manages")
+    c.add_argument("--name", required=True, help="who holds it (unique)")
+    c.add_argument("--expires", help="lifetime such as 90d, 12h or 30m (default: never)")
+    lst = tsub.add_parser("list", help="list tokens (never their values)")
+    _config_arg(lst)
+    r = tsub.add_parser("revoke", help="revoke a token by its holder's name")
+    _config_arg(r)
+    r.add_argument("name")
+
+    p = sub.add_parser("fsck", help="find rows without objects and objects without rows")
+    _config_arg(p)
+    p.add_argument("--repair", action="store_true", help="delete what is dangling")
+
+    p = sub.add_parser("db", help="database maintenance")
+    _config_arg(p)
+    dsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    u = dsub.add_parser("upgrade", help="run migrations to head")
+    _config_arg(u)
+    return parser
+
+
+def load_or_report(root: Path) -> LoadedConfig:
+    """Load the config folder; on errors print every one of them and exit 2."""
+    if not root.is_dir():
+        print(f"{root}: config folder not found", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG)
+    try:
+        return load_config(root)
+    except ConfigInvalid as exc:
+        for issue in exc.issues:
+            print(issue)
+        files = len({issue.file for issue in exc.issues})
+        print(f"camgrid: {len(exc.issues)} error(s) in {files} file(s)", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    loaded = load_or_report(args.config)
+    for department in loaded.departments:
+        kinds = Counter(camera.snapshot_kind for camera in department.cameras)
+        kind_text = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())) or "none"
+        inventories = ", ".join(inv.kind for inv in department.inventories) or "none"
+        print(
+            f"{department.id} ({department.name}): {len(department.cameras)} cameras "
+            f"[{kind_text}]; inventories: {inventories}"
+        )
+    print(f"grid: {len(loaded.grid_cells)} cells")
+    return 0
+
+
+def parse_lifetime(text: str) -> timedelta:
+    """`90d`, `12h`, `30m` as a timedelta."""
+    match = re.fullmatch(r"(\d+)\s*([dhm])", text.strip())
+    if not match:
+        raise CliError(f"--expires: {text!r} is not a lifetime such as 90d, 12h or 30m")
+    unit = {"d": "days", "h": "hours", "m": "minutes"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+async def cmd_token(args: argparse.Namespace) -> int:
+    loaded = load_or_report(args.config)
+    async with (
+        opened_catalog(loaded, Path.cwd()) as catalog,
+        catalog.sessions() as session,
+        session.begin(),
+    ):
+        if args.token_command == "create":
+            expires = utcnow() + parse_lifetime(args.expires) if args.expires else None
+            if args.role == "department" and not args.department:
+                raise CliError("--department is required for a department token")
+            known = {d.id for d in loaded.departments}
+            if args.department and args.department not in known:
+                raise CliError(f"--department: no department {args.department!r} in config")
+            try:
+                token = await create_principal(
+                    session,
+                    name=args.name,
+                    role=args.role,
+                    department_id=args.department,
+                    expires_at=expires,
+                )
+            except PrincipalExists:
+                raise CliError(f"a token named {args.name!r} exists; revoke it first") from None
+            print(f"token: {token}")
+        elif args.token_command == "list":
+            for p in await list_principals(session):
+                state = "revoked" if p.revoked_at else "active"
+                expires_text = p.expires_at.isoformat() if p.expires_at else "never"
+                print(f"{p.name}\t{p.role}\t{p.department_id or '-'}\t{state}\t{expires_text}")
+        elif not await revoke_principal(session, args.name):
+            raise CliError(f"no token named {args.name!r}")
+        else:
+            print(f"revoked: {args.name}")
+    return 0
+
+
+async def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    loaded = load_or_report(args.config)
+    async with opened_catalog(loaded, Path.cwd()):
+        print("catalog at head")
+    return 0
+
+
+async def cmd_serve(args: argparse.Namespace) -> int:
+    from ingest.worker import WorkerSettings
+
+    if args.no_api and args.no_ingest:
+        raise CliError("--no-api and --no-ingest together leave nothing to run")
+    loaded = load_or_report(args.config)
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    async with opened_catalog(loaded, Path.cwd()) as catalog:
+        await sync_catalog(catalog, loaded)
+        options = ServeOptions(
+            host=args.host,
+            port=args.port,
+            api=not args.no_api,
+            ingest=not args.no_ingest,
+            worker=WorkerSettings(concurrency=args.concurrency, per_host=args.per_host),
+        )
+        await serve(loaded, catalog, Path.cwd(), options, stop)
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from camgrid.demo import run_demo
+
+    return await run_demo(args.cameras, args.host, args.port, Path.cwd())
+
+
+async def cmd_fsck(args: argparse.Namespace) -> int:
+    from camgrid.fsck import run_fsck
+
+    loaded = load_or_report(args.config)
+    async with opened_catalog(loaded, Path.cwd()) as catalog:
+        return await run_fsck(catalog, loaded, Path.cwd(), repair_it=args.repair)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `camgrid` console script."""
+    args = build_parser().parse_args(argv)
+    setup_logging(verbose=args.verbose)
+    try:
+        if args.command == "validate":
+            return cmd_validate(args)
+        handlers = {
+            "serve": cmd_serve,
+            "demo": cmd_demo,
+            "token": cmd_token,
+            "fsck": cmd_fsck,
+            "db": cmd_db_upgrade,
+        }
+        return asyncio.run(handlers[args.command](args))
+    except CliError as exc:
+        print(f"camgrid: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    raise SystemExit(main())

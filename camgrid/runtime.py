@@ -1,0 +1,132 @@
+"""Process wiring shared by the subcommands: open, migrate and sync the catalog; run services.
+
+This is the one place that starts ingest and the API together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy import text
+
+from api.app import ApiSettings, create_app
+from catalog.db import Catalog, migrate, open_catalog
+from catalog.models import utcnow
+from catalog.store import ObjectStore, open_store
+from catalog.sync import SyncReport, sync_config
+from config import LoadedConfig
+from ingest.worker import WorkerSettings, run_worker
+
+log = logging.getLogger("camgrid")
+PG_SYNC_LOCK = 7_200_282  # transaction-level advisory lock taken while syncing config
+
+
+@asynccontextmanager
+async def opened_catalog(loaded: LoadedConfig, base_dir: Path) -> AsyncIterator[Catalog]:
+    """The catalog named by the settings, migrated to head; closed after."""
+    catalog = open_catalog(loaded.settings.database_url, base_dir=base_dir)
+    try:
+        await migrate(catalog)
+        yield catalog
+    finally:
+        await catalog.close()
+
+
+async def sync_catalog(catalog: Catalog, loaded: LoadedConfig) -> SyncReport:
+    """Write departments, grid cells and config cameras into the catalog."""
+    async with catalog.sessions() as session, session.begin():
+        if catalog.dialect == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_SYNC_LOCK})
+        report = await sync_config(session, loaded.departments, loaded.grid_cells, utcnow())
+    log.info(
+        "config synced: %d added, %d updated, %d retired, %d back",
+        len(report.added),
+        len(report.updated),
+        len(report.retired),
+        len(report.revived),
+    )
+    return report
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What `camgrid serve` (and `demo`) runs."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api: bool = True
+    ingest: bool = True
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """Set `stop` on SIGINT and SIGTERM."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+@asynccontextmanager
+async def running_api(
+    loaded: LoadedConfig, base_dir: Path, host: str, port: int
+) -> AsyncIterator[str]:
+    """The API listening on host:port; yields its base URL."""
+    app = create_app(
+        ApiSettings(
+            database_url=loaded.settings.database_url,
+            store_url=loaded.settings.store_url,
+            base_dir=base_dir,
+        )
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0][1] if runner.addresses else port
+        yield f"http://{host}:{bound}/"
+    finally:
+        await runner.cleanup()
+
+
+async def serve(
+    loaded: LoadedConfig,
+    catalog: Catalog,
+    base_dir: Path,
+    options: ServeOptions,
+    stop: asyncio.Event,
+    on_ready: asyncio.Future[str] | None = None,
+) -> None:
+    """Run the API and/or the ingest worker until `stop` is set."""
+    store: ObjectStore = open_store(loaded.settings.store_url, base_dir=base_dir)
+    try:
+        async with _maybe_api(loaded, base_dir, options) as url:
+            if url:
+                log.info("API listening on %s", url)
+            if on_ready is not None and not on_ready.done():
+                on_ready.set_result(url or "")
+            if options.ingest:
+                await run_worker(loaded, catalog, store, stop, options.worker)
+            else:
+                await stop.wait()
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def _maybe_api(
+    loaded: LoadedConfig, base_dir: Path, options: ServeOptions
+) -> AsyncIterator[str | None]:
+    if not options.api:
+        yield None
+        return
+    async with running_api(loaded, base_dir, options.host, options.port) as url:
+        yield url
