@@ -8,7 +8,9 @@ dangling rows (repointing cameras' last snapshot) and orphan objects.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
@@ -17,6 +19,21 @@ from catalog.models import Camera, Snapshot
 from catalog.store import ObjectStore
 
 BATCH = 1000
+#: Objects younger than this may belong to a poll whose row is not written yet.
+ORPHAN_GRACE = timedelta(minutes=10)
+_KEY_TIME = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})(\d{2})(\d{2})(\d{6})-[0-9a-f]{12}\.jpg$")
+
+
+def key_time(key: str) -> datetime | None:
+    """When the picture behind a snapshot key was captured (keys carry it), else None."""
+    match = _KEY_TIME.search(key)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, micro = (int(g) for g in match.groups())
+    try:
+        return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -33,8 +50,15 @@ class FsckReport:
         return not self.dangling_rows and not self.orphan_objects
 
 
-async def find_inconsistencies(catalog: Catalog, store: ObjectStore) -> FsckReport:
-    """Compare every snapshot row with the store's keys."""
+async def find_inconsistencies(
+    catalog: Catalog, store: ObjectStore, now: datetime | None = None
+) -> FsckReport:
+    """Compare every snapshot row with the store's keys.
+
+    An object captured less than `ORPHAN_GRACE` ago is not called an orphan: a
+    running worker writes the object first and its row a moment later.
+    """
+    cutoff = (now or datetime.now(UTC)) - ORPHAN_GRACE
     report = FsckReport()
     keys: set[str] = set()
     for prefix in ("img/", "thumb/"):
@@ -61,18 +85,30 @@ async def find_inconsistencies(catalog: Catalog, store: ObjectStore) -> FsckRepo
                 if object_key not in keys or thumb_key not in keys:
                     report.dangling_rows.append(snapshot_id)
             last_id = rows[-1][0]
-    report.orphan_objects = sorted(keys - referenced)
+    report.orphan_objects = sorted(
+        key for key in keys - referenced if (key_time(key) or cutoff) <= cutoff
+    )
     return report
 
 
 async def repair(catalog: Catalog, store: ObjectStore, report: FsckReport) -> None:
-    """Delete dangling rows and orphan objects; repoint cameras at their newest good row."""
+    """Delete dangling rows (and what is left of their objects) and orphan objects.
+
+    Cameras whose last snapshot was deleted are repointed at their newest good row.
+    """
+    leftovers: list[str] = []
     async with catalog.sessions() as session, session.begin():
         for start in range(0, len(report.dangling_rows), BATCH):
             ids = report.dangling_rows[start : start + BATCH]
-            uids = (
-                await session.scalars(select(Snapshot.camera_uid).where(Snapshot.id.in_(ids)))
+            rows = (
+                await session.execute(
+                    select(Snapshot.camera_uid, Snapshot.object_key, Snapshot.thumb_key).where(
+                        Snapshot.id.in_(ids)
+                    )
+                )
             ).all()
+            uids = [row[0] for row in rows]
+            leftovers.extend(key for row in rows for key in row[1:])
             await session.execute(delete(Snapshot).where(Snapshot.id.in_(ids)))
             for uid in set(uids):
                 newest = (
@@ -92,5 +128,5 @@ async def repair(catalog: Catalog, store: ObjectStore, report: FsckReport) -> No
                         last_phash=newest[2] if newest else None,
                     )
                 )
-    for key in report.orphan_objects:
+    for key in [*leftovers, *report.orphan_objects]:
         await store.delete(key)

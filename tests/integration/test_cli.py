@@ -197,3 +197,12 @@ async def test_demo_serves_pictures_to_a_token_holder_only(demo: Demo) -> None:
             check = inspect_jpeg(await response.read())
         assert check.flags == ()
         assert (check.width, check.height) == (640, 360)
+
+
+def test_fsck_on_a_fresh_folder_is_clean(tmp_path: Path) -> None:
+    result = camgrid("fsck", "--config", str(EXAMPLES), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "checked 0 snapshot rows and 0 objects",
+        "0 dangling rows, 0 orphan objects",
+    ]
