@@ -23,12 +23,16 @@ from ingest.connectors.base import (
 )
 from ingest.connectors.file import FileSnapshotConnector
 from ingest.connectors.http import HttpSnapshotConnector
+from ingest.connectors.onvif import OnvifSnapshotConnector
+from ingest.connectors.rtsp import RtspSnapshotConnector
 
 ConnectorFactory = Callable[[ConnectorContext], SnapshotConnector]
 
-#: connector classes keyed by snapshot ``kind`` ("rtsp" and "onvif" are still to come)
+#: connector classes keyed by snapshot ``kind``: exactly ``config.SNAPSHOT_KINDS``
 SNAPSHOT_CONNECTORS: dict[str, ConnectorFactory] = {
     "http": HttpSnapshotConnector,
+    "rtsp": RtspSnapshotConnector,
+    "onvif": OnvifSnapshotConnector,
     "file": FileSnapshotConnector,
 }
 
@@ -53,6 +57,8 @@ __all__ = [
     "FileSnapshotConnector",
     "HttpSnapshotConnector",
     "NotAnImageResponse",
+    "OnvifSnapshotConnector",
+    "RtspSnapshotConnector",
     "SnapshotConnector",
     "SnapshotError",
     "make_connectors",

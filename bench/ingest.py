@@ -1,0 +1,236 @@
+"""Ingest throughput, latency and memory of camgrid beside a minimal pipeline, in one run.
+
+    .venv/bin/python -m bench.ingest [--cameras 2000] [--window 20] ...
+
+A farm of simulated 1920x1080 cameras (300-500 KB JPEGs, every one 'changing', a new
+picture every ``--change-every`` seconds) runs on loopback in a process of its own.
+Demand is above capacity: every camera is always due. Against it, one after the
+other, each in a fresh process and with the same concurrency:
+
+* the **reference**: aiohttp GET, one reduced decode (``IMREAD_REDUCED_COLOR_4``) in a
+  thread pool, one file write -- the least any snapshot pipeline must do;
+* **camgrid**: a fresh SQLite catalog and LocalStore in a temp folder, a generated
+  config loaded and synced, and ``ingest.worker.open_scheduler(...)`` running
+  ``scheduler.run(stop)``: leases, the http connector, checks, pHash, thumbnail,
+  dedupe, two fsynced object writes, batched rows.
+
+Each runs ``--warmup`` seconds, then is measured; the ``--window`` is split over
+``--rounds`` alternating runs of each (reference, camgrid, reference, ...), so that
+load from outside the benchmark weighs on both alike. Besides the rates, each
+reports its process CPU time per snapshot (all threads), which load from outside
+disturbs much less than it does the rates. Then the
+RTSP part: the time to a first frame with the rtsp connector's settings beside a
+default ``ffmpeg -frames:v 1`` on the same streams of GStreamer's RTSP server
+(:mod:`tests.fixtures.rtsp_server`), alternating. It prints one JSON line, with each
+figure beside its target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.ingest_runs import (
+    RunPlan,
+    camgrid_process,
+    combine,
+    farm_process,
+    reference_process,
+)
+
+TARGET_RATIO = 0.7
+TARGET_PEAK_RSS_MB = 400.0
+TARGET_P50_MS = 50.0
+FARM_READY_S = 300.0
+RUN_SLACK_S = 120.0
+
+
+def _run_child(ctx: Any, target: Any, plan: RunPlan) -> dict[str, Any]:
+    """Run ``target(plan, pipe)`` in a fresh process and return what it sent."""
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=target, args=(plan, send))
+    process.start()
+    send.close()
+    try:
+        if not receive.poll(plan.warmup_s + plan.window_s + RUN_SLACK_S):
+            raise RuntimeError(f"{target.__name__} sent no result")
+        result: dict[str, Any] = receive.recv()
+    finally:
+        process.join(30)
+        if process.is_alive():
+            process.kill()
+    return result
+
+
+def measure_pipelines(args: argparse.Namespace) -> dict[str, Any]:
+    """Start the farm, run the reference, then camgrid; stop the farm."""
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    stop = ctx.Event()
+    farm = ctx.Process(
+        target=farm_process,
+        args=(args.cameras, args.width, args.height, args.change_every, send, stop),
+        daemon=True,
+    )
+    farm.start()
+    send.close()
+    try:
+        if not receive.poll(FARM_READY_S):
+            raise RuntimeError("the farm did not start")
+        ready = receive.recv()
+        plan = RunPlan(
+            urls=tuple(ready["urls"]),
+            concurrency=args.concurrency,
+            image_threads=args.image_threads,
+            warmup_s=args.warmup,
+            window_s=args.window / args.rounds,
+        )
+        # alternate short runs, so that load from outside hits both pipelines alike
+        reference, camgrid = [], []
+        for _ in range(args.rounds):
+            reference.append(_run_child(ctx, reference_process, plan))
+            camgrid.append(_run_child(ctx, camgrid_process, plan))
+    finally:
+        stop.set()
+        farm.join(30)
+        if farm.is_alive():
+            farm.kill()
+    frame_kb = [b / 1024 for b in ready["frame_bytes"]]
+    return {
+        "frame_kb_min": round(min(frame_kb)),
+        "frame_kb_max": round(max(frame_kb)),
+        "reference": combine(reference),
+        "camgrid": combine(camgrid),
+    }
+
+
+async def _camgrid_grabs(url: str, grabs: int) -> list[float]:
+    from ingest.connectors import CameraTarget, ConnectorContext
+    from ingest.connectors.rtsp import RtspSnapshotConnector
+
+    times: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        connector = RtspSnapshotConnector(ConnectorContext(session=session))
+        try:
+            target = CameraTarget(uid="bench:rtsp", kind="rtsp", url=url, timeout_s=10.0)
+            for _ in range(grabs):
+                started = time.monotonic()
+                await connector.fetch(target)
+                times.append(time.monotonic() - started)
+        finally:
+            connector.close()
+    return times
+
+
+def _ffmpeg_grab(url: str, out: Path) -> float:
+    started = time.monotonic()
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", url, "-frames:v", "1", "-y", str(out)],
+        check=True,
+        timeout=30,
+    )
+    elapsed = time.monotonic() - started
+    if not out.exists() or out.stat().st_size == 0:
+        raise RuntimeError("ffmpeg wrote no frame")
+    return elapsed
+
+
+def measure_rtsp(args: argparse.Namespace) -> dict[str, Any]:
+    """Median time to a first frame: the rtsp connector, and a default ffmpeg, alternating."""
+    from tests.fixtures.rtsp import start_rtsp_server
+
+    server = start_rtsp_server(width=args.width, height=args.height)
+    camgrid: list[float] = []
+    ffmpeg: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="camgrid-bench-rtsp-") as tmp:
+            for i in range(args.rtsp_grabs):
+                camgrid += asyncio.run(_camgrid_grabs(server.public_url, 1))
+                ffmpeg.append(_ffmpeg_grab(server.public_url, Path(tmp) / f"{i}.jpg"))
+    finally:
+        server.stop()
+    ours, theirs = statistics.median(camgrid), statistics.median(ffmpeg)
+    return {
+        "rtsp_first_frame_ms": round(ours * 1000, 1),
+        "rtsp_first_frame_max_ms": round(max(camgrid) * 1000, 1),
+        "ffmpeg_first_frame_ms": round(theirs * 1000, 1),
+        "rtsp_speedup": round(theirs / ours, 2),
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cameras", type=int, default=2000)
+    parser.add_argument("--width", type=int, default=1920)
+    parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--change-every", type=float, default=0.25)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--image-threads", type=int, default=2)
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--window", type=float, default=20.0, help="measured seconds, in all")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
+    parser.add_argument("--rtsp-grabs", type=int, default=5)
+    parser.add_argument("--no-rtsp", action="store_true", help="skip the RTSP part")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    measured = measure_pipelines(args)
+    reference, camgrid = measured.pop("reference"), measured.pop("camgrid")
+    ratio = camgrid["snapshots_per_s"] / max(reference["snapshots_per_s"], 1e-9)
+    result: dict[str, Any] = {
+        "bench": "ingest",
+        "cameras": args.cameras,
+        "width": args.width,
+        "height": args.height,
+        "concurrency": args.concurrency,
+        "window_s": args.window,
+        **measured,
+        "reference_snapshots_per_s": reference["snapshots_per_s"],
+        "camgrid_snapshots_per_s": camgrid["snapshots_per_s"],
+        "ratio": round(ratio, 3),
+        "peak_rss_mb": camgrid["peak_rss_mb"],
+        "p50_latency_ms": camgrid["p50_latency_ms"],
+        "p99_latency_ms": camgrid["p99_latency_ms"],
+        "camgrid_stored_per_s": camgrid["stored_per_s"],
+        "camgrid_unchanged_per_s": camgrid["unchanged_per_s"],
+        "camgrid_recorded_per_s": camgrid["recorded_per_s"],
+        "camgrid_failed": camgrid["failed"],
+        "reference_p50_latency_ms": reference["p50_latency_ms"],
+        "reference_p99_latency_ms": reference["p99_latency_ms"],
+        "reference_peak_rss_mb": reference["peak_rss_mb"],
+        "camgrid_cpu_ms_per_snapshot": camgrid["cpu_ms_per_snapshot"],
+        "reference_cpu_ms_per_snapshot": reference["cpu_ms_per_snapshot"],
+        "reference_failed": reference["failed"],
+    }
+    if not args.no_rtsp:
+        result.update(measure_rtsp(args))
+    p50 = camgrid["p50_latency_ms"]
+    result["targets"] = {
+        "ratio": TARGET_RATIO,
+        "peak_rss_mb": TARGET_PEAK_RSS_MB,
+        "p50_latency_ms": TARGET_P50_MS,
+    }
+    result["met"] = {
+        "ratio": ratio >= TARGET_RATIO,
+        "peak_rss_mb": camgrid["peak_rss_mb"] <= TARGET_PEAK_RSS_MB,
+        "p50_latency_ms": p50 is not None and p50 <= TARGET_P50_MS,
+    }
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
