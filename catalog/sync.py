@@ -1,14 +1,19 @@
-"""Bring the catalog in line with the config folder: departments, grid cells, cameras.
+"""Bring the catalog in line with the config folder and inventories.
 
-Cameras are keyed by uid (`department:id`). A camera that leaves its source is
-`retired`, never deleted: its snapshots and history stay. Coordinates are
-converted to WGS-84 here and the original values are kept beside them.
+Cameras are keyed by uid (`department:id`) and belong to one `source`
+(`config`, or `inventory:N` for the department file's N-th inventory). A camera
+that leaves its source is `retired`, never deleted: its snapshots and history
+stay. A sync writes what the source reported (`Camera.reported`) and never
+touches an operator's override (see `catalog.layers`, whose `set_override` and
+`clear_override` are re-exported here); the searchable columns hold the
+override over the reported value. Coordinates are converted to WGS-84 and the
+original values are kept beside them.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,13 +23,59 @@ from shapely.geometry import shape
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.crs import to_wgs84
 from catalog.gb28181 import decode_gb_id
 from catalog.grid import GridIndex
+from catalog.layers import (
+    OVERRIDE_FIELDS,
+    OverrideInvalid,
+    UnknownCamera,
+    camera_layers,
+    clear_override,
+    effective_values,
+    reported_layer,
+    set_override,
+)
 from catalog.models import Camera, CameraStatusEvent, Department, GridCell
 from config import CameraConfig, DepartmentConfig, GridCellConfig
 
+__all__ = [
+    "OVERRIDE_FIELDS",
+    "OverrideInvalid",
+    "SyncReport",
+    "UnknownCamera",
+    "camera_layers",
+    "camera_values",
+    "clear_override",
+    "public_target",
+    "set_override",
+    "sync_cameras",
+    "sync_config",
+    "sync_department",
+    "sync_grid",
+]
+
 FIRST_POLL_SPREAD_S = 10.0  # new cameras get their first poll spread over this many seconds
+# what kind of change each column is, for the reason of an "updated" status event
+_CHANGE_NAMES = {
+    "name": "name",
+    "address": "address",
+    "lon": "location",
+    "lat": "location",
+    "orig_crs": "location",
+    "orig_lon": "location",
+    "orig_lat": "location",
+    "grid_id": "grid",
+    "grid_from_config": "grid",
+    "kind": "snapshot",
+    "snapshot_target": "snapshot",
+    "tags": "tags",
+    "interval_s": "schedule",
+    "timeout_s": "schedule",
+    "gb28181": "id",
+    "source": "source",
+    "location": "location",  # of the reported layer
+    "grid": "grid",
+}
 
 
 @dataclass
@@ -35,6 +86,11 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
     revived: list[str] = field(default_factory=list)
+
+    def extend(self, other: SyncReport) -> None:
+        """Add another report's cameras to this one."""
+        for name in ("added", "updated", "retired", "revived"):
+            getattr(self, name).extend(getattr(other, name))
 
 
 def public_target(camera: CameraConfig) -> str:
@@ -76,35 +132,24 @@ async def sync_grid(session: AsyncSession, cells: Sequence[GridCellConfig]) -> G
     return GridIndex(cells)
 
 
-def camera_values(camera: CameraConfig, grid: GridIndex) -> dict[str, Any]:
-    """The catalog columns that a camera's source decides."""
-    lon = lat = orig_lon = orig_lat = None
-    if camera.location is not None:
-        orig_lon, orig_lat = camera.location
-        lon, lat = to_wgs84(camera.crs, orig_lon, orig_lat)
-    if camera.grid is not None:
-        grid_id: str | None = camera.grid
-    else:
-        grid_id = grid.assign(lon, lat) if lon is not None and lat is not None else None
+def camera_values(
+    camera: CameraConfig, grid: GridIndex, override: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The catalog columns a camera's source decides, with `override` applied, and `reported`."""
+    reported = reported_layer(camera, grid)
     gb = decode_gb_id(camera.id)
     return {
         "department_id": camera.department,
         "camera_id": camera.id,
-        "name": camera.name,
-        "address": camera.address,
-        "lon": lon,
-        "lat": lat,
         "orig_crs": camera.crs,
-        "orig_lon": orig_lon,
-        "orig_lat": orig_lat,
-        "grid_id": grid_id,
-        "grid_from_config": camera.grid is not None,
+        **effective_values(reported, override, grid.assign),
         "kind": camera.snapshot_kind,
         "snapshot_target": public_target(camera),
         "tags": list(camera.tags),
         "gb28181": gb.as_dict() if gb is not None else None,
         "interval_s": camera.interval_s,
         "timeout_s": camera.timeout_s,
+        "reported": reported,
     }
 
 
@@ -129,7 +174,18 @@ async def sync_department(
 
 
 def _status_event(uid: str, now: datetime, status: str, reason: str) -> CameraStatusEvent:
-    return CameraStatusEvent(camera_uid=uid, at=now, status=status, reason=reason)
+    return CameraStatusEvent(camera_uid=uid, at=now, status=status, reason=reason[:200])
+
+
+def _reported_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> set[str]:
+    if old is None:  # synced before layers existed: the columns tell what changed
+        return set()
+    return {key for key in ("name", "address", "location", "grid") if old.get(key) != new[key]}
+
+
+def _change_reason(source: str, changed: Iterable[str]) -> str:
+    kinds = sorted({_CHANGE_NAMES[key] for key in changed if key in _CHANGE_NAMES})
+    return f"updated from {source}: {', '.join(kinds) or 'overridden fields'}"
 
 
 async def sync_cameras(
@@ -144,8 +200,10 @@ async def sync_cameras(
 ) -> SyncReport:
     """Make the department's cameras of one `source` equal `cameras`.
 
-    Cameras of that source missing from `cameras` are retired; a retired camera
-    that reappears comes back as `unknown` until it is polled.
+    New cameras are added, changed ones updated (operators' overrides stay in
+    force), and cameras of that source missing from `cameras` are retired; a
+    retired camera that reappears comes back as `unknown` until it is polled.
+    Every change writes a status event. Duplicate uids in `cameras`: the first wins.
     """
     rng = rng or random.Random()
     report = SyncReport()
@@ -159,8 +217,9 @@ async def sync_cameras(
     }
     seen: set[str] = set()
     for camera in cameras:
+        if camera.uid in seen:
+            continue
         seen.add(camera.uid)
-        values = camera_values(camera, grid)
         row = existing.get(camera.uid)
         if row is None:
             row = await session.get(Camera, camera.uid)  # moved here from another source
@@ -176,26 +235,32 @@ async def sync_cameras(
                     next_due_at=now + timedelta(seconds=rng.uniform(0, spread)),
                     created_at=now,
                     updated_at=now,
-                    **values,
+                    **camera_values(camera, grid),
                 )
             )
             session.add(_status_event(camera.uid, now, "unknown", "added"))
             report.added.append(camera.uid)
             continue
+        values = camera_values(camera, grid, row.override)
         changed = {k: v for k, v in values.items() if getattr(row, k) != v}
         if row.source != source:
             changed["source"] = source
+        # name the source's changes even where an override hides them; filling in the
+        # reported layer of a row synced before layers existed is no change
+        what = (set(changed) - {"reported"}) | _reported_changes(row.reported, values["reported"])
         for key, value in changed.items():
             setattr(row, key, value)
+        if changed:
+            row.updated_at = now
         if row.status == "retired":
             row.status, row.status_reason, row.status_since = "unknown", "back in source", now
             row.next_due_at = now
             session.add(_status_event(row.uid, now, "unknown", "back in source"))
             report.revived.append(row.uid)
-        elif changed:
+        elif what:
+            reason = _change_reason(source, what)
+            session.add(_status_event(row.uid, now, row.status, reason))
             report.updated.append(row.uid)
-        if changed:
-            row.updated_at = now
     for uid, row in existing.items():
         if uid not in seen and row.status != "retired":
             row.status, row.status_reason, row.status_since = "retired", f"left {source}", now
@@ -224,7 +289,5 @@ async def sync_config(
     for department_id in set(gone.all()) - written.keys():
         written[department_id] = ()
     for department_id, cameras in written.items():
-        report = await sync_cameras(session, department_id, "config", cameras, grid, now)
-        for name in ("added", "updated", "retired", "revived"):
-            getattr(total, name).extend(getattr(report, name))
+        total.extend(await sync_cameras(session, department_id, "config", cameras, grid, now))
     return total
