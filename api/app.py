@@ -8,6 +8,7 @@ catalog: whoever starts it (the CLI) migrates first.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Final
 
 from aiohttp import web
 
@@ -21,7 +22,10 @@ from api.routing import register
 from catalog.db import open_catalog
 from catalog.store import open_store
 
-__all__ = ["ApiSettings", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "ApiSettings", "create_app"]
+
+#: The largest request body read (a PATCH is a few hundred bytes); larger ones get 413.
+MAX_BODY_BYTES: Final = 64 * 1024
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
@@ -45,6 +49,7 @@ def create_app(settings: ApiSettings) -> web.Application:
     app = web.Application(
         # Outermost first: time everything, render every error, then check the token.
         middlewares=[metrics_middleware, problems_middleware, auth_middleware],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
     app[TOKEN_CACHE] = TokenCache()

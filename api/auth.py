@@ -2,6 +2,9 @@
 
 Every path but `PUBLIC_PATHS` needs `Authorization: Bearer TOKEN`; a missing,
 unknown, expired or revoked token gets a 401 problem with `WWW-Authenticate`.
+Roles are checked per route (`Route.roles`); a department token's scope (its
+own department's cameras, for captures and overrides) by the handlers, with
+`require_own_department`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from api.problems import Problem
 from catalog.models import utcnow
 from catalog.principals import authenticate, hash_token
 
-__all__ = ["PUBLIC_PATHS", "TOKEN_CACHE", "TokenCache", "auth_middleware"]
+__all__ = [
+    "PUBLIC_PATHS",
+    "TOKEN_CACHE",
+    "TokenCache",
+    "auth_middleware",
+    "require_own_department",
+]
 
 #: Paths anyone may call: liveness, metrics, the spec, its page, and the console page.
 PUBLIC_PATHS: Final = frozenset(
@@ -108,3 +117,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise _unauthorized("the token is unknown, expired or revoked", invalid_token=True)
     request[IDENTITY] = identity
     return await handler(request)
+
+
+def require_own_department(identity: Identity, department_id: str, action: str) -> None:
+    """Refuse (403) a department token acting on another department's camera.
+
+    Operators and admins act on every camera; `action` completes the sentence
+    "a department token may only … its own department's cameras".
+    """
+    if identity.role == "department" and identity.department_id != department_id:
+        raise Problem(403, f"a department token may only {action} its own department's cameras")

@@ -8,6 +8,7 @@ from importlib import metadata
 from typing import Any
 
 from api.auth import PUBLIC_PATHS
+from api.params import JSON_MEDIA_TYPES
 from api.problems import PROBLEM_MEDIA_TYPE
 from api.routing import Answer, Route
 from api.schemas import SCHEMAS, ref
@@ -68,8 +69,8 @@ def _operation(route: Route) -> dict[str, Any]:
         str(status): _answer(answer) for status, answer in sorted(route.answers.items())
     }
     problems: dict[int, str] = {}
-    if route.params:
-        problems[400] = "A parameter is unknown, repeated, missing or malformed"
+    if route.params or route.body is not None:
+        problems[400] = "A parameter or body field is unknown, repeated, missing or malformed"
     if not public:
         problems[401] = "No token, or an unknown, expired or revoked one"
     if route.roles is not None:
@@ -85,6 +86,11 @@ def _operation(route: Route) -> dict[str, Any]:
         "parameters": [param.openapi() for param in route.params],
         "responses": responses,
     }
+    if route.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": dict(route.body)} for media in JSON_MEDIA_TYPES},
+        }
     if route.description:
         operation["description"] = route.description
     if public:

@@ -8,6 +8,7 @@ parameters are all reported together in one 400 that names each of them.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -17,9 +18,12 @@ from typing import Any, Final, Literal, TypeVar, cast
 
 from aiohttp import web
 
-from api.problems import invalid_params
+from api.problems import Problem, invalid_params
 
 __all__ = [
+    "CAMERA_UID_PATTERN",
+    "GRID_ID_PATTERN",
+    "JSON_MEDIA_TYPES",
     "MAX_LIMIT",
     "Args",
     "Param",
@@ -27,6 +31,8 @@ __all__ = [
     "choice",
     "choices",
     "integer",
+    "json_object",
+    "matching",
     "parse_args",
     "point",
     "positive_number",
@@ -36,6 +42,12 @@ __all__ = [
 ]
 
 MAX_LIMIT: Final = 1000
+#: A camera's global id, DEPARTMENT:ID, as the config allows them.
+CAMERA_UID_PATTERN: Final = r"^[a-z0-9_]{1,32}:[A-Za-z0-9_-]{1,64}$"
+#: A grid cell id: the characters of a camera id.
+GRID_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+#: Media types a JSON body may be sent as (a PATCH is a JSON merge patch, RFC 7396).
+JSON_MEDIA_TYPES: Final = ("application/json", "application/merge-patch+json")
 _T = TypeVar("_T")
 Parser = Callable[[str], object]
 BBox = tuple[float, float, float, float]
@@ -192,6 +204,18 @@ def strings(allowed: Sequence[str] | None = None, *, max_items: int = 100) -> Pa
     return parse
 
 
+def matching(pattern: str, rule: str) -> Parser:
+    """Text that matches the regular expression `pattern` in full; `rule` says what that means."""
+    compiled = re.compile(pattern.removeprefix("^").removesuffix("$"), re.ASCII)
+
+    def parse(raw: str) -> str:
+        if compiled.fullmatch(raw) is None:
+            raise ValueError(rule)
+        return raw
+
+    return parse
+
+
 def choice(allowed: Sequence[str]) -> Parser:
     """One of `allowed`."""
 
@@ -288,3 +312,20 @@ def rfc3339(raw: str) -> datetime:
         return datetime.fromisoformat(f"{day}T{clock}{fraction}{offset}")
     except ValueError as exc:
         raise ValueError(f"not a valid time: {exc}") from None
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's body as a JSON object, or a problem: 415, 413 (too large) or 400 `body`.
+
+    The size limit is the app's `client_max_size`; reading past it raises 413.
+    """
+    if request.content_type not in JSON_MEDIA_TYPES:
+        raise Problem(415, f"the body must be {' or '.join(JSON_MEDIA_TYPES)}")
+    raw = await request.read()
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise invalid_params(("body", "not valid JSON")) from None
+    if not isinstance(value, dict):
+        raise invalid_params(("body", "expected a JSON object"))
+    return value

@@ -39,6 +39,9 @@ PROBLEM_TYPES: Final[Mapping[int, str]] = {
     403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
+    409: "conflict",
+    413: "too-large",
+    415: "unsupported-media-type",
     500: "internal-error",
     503: "unavailable",
 }

@@ -46,7 +46,9 @@ class Route:
     that declare a `pattern` are matched by it. `roles` limits who may call
     (None: every authenticated caller, or anyone on a public path). `problems`
     lists error statuses the route answers besides 400/401/403, which are
-    documented from the parameters, the auth rule and `roles`.
+    documented from the parameters, the auth rule and `roles`. `body` is the
+    JSON Schema of a required JSON request body, which the handler reads with
+    `api.params.json_object` (None: the route takes no body).
     """
 
     method: str
@@ -59,6 +61,7 @@ class Route:
     problems: tuple[int, ...] = (503,)
     description: str = ""
     tag: str = "catalog"
+    body: Mapping[str, Any] | None = None
 
     @property
     def name(self) -> str:

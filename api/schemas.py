@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from api.params import GRID_ID_PATTERN
+from catalog.captures import CAPTURE_STATES
 from catalog.crs import CRS_NAMES
 from catalog.models import CAMERA_STATUSES
+from catalog.queries.audit import AUDIT_ACTIONS
 
 __all__ = ["SCHEMAS", "page_of", "ref"]
 
@@ -68,6 +71,8 @@ _CAMERA = _object(
         "last_snapshot_at": {"type": ["string", "null"], "format": "date-time"},
         "gb28181": {"type": ["object", "null"], "description": "the decoded GB/T 28181 id"},
         "distance_m": {"type": "number", "description": "only with near="},
+        "source": {"$ref": "#/components/schemas/SourceLayer"},
+        "override": {"$ref": "#/components/schemas/OverrideLayer"},
     },
     required=[
         "uid", "department", "id", "name", "address", "location", "grid_id", "community",
@@ -91,6 +96,11 @@ _SNAPSHOT = _object(
         ),
     }
 )
+
+_LAYER_LOCATION = _object(
+    {"lon": _NUM, "lat": _NUM, "crs": {"type": "string", "enum": list(CRS_NAMES)}}
+)
+_LAYER_LOCATION["description"] = "as written, in its own crs"
 
 _CELL = _object({"grid_id": _STR, "name": _STR, "community": _STR, "street": _STR})
 
@@ -208,7 +218,7 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
             {
                 "principal": _STR,
                 "role": _STR,
-                "action": {"type": "string", "enum": ["view_image", "view_thumb"]},
+                "action": {"type": "string", "enum": list(AUDIT_ACTIONS)},
                 "camera_uid": {"type": ["string", "null"]},
                 "snapshot_id": {"type": ["integer", "null"]},
                 "at": _TIME,
@@ -217,4 +227,62 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
         )
     ),
     "Health": _object({"status": {"const": "ok"}}),
+    "SourceLayer": _object(
+        {
+            "name": _STR,
+            "address": {"type": ["string", "null"]},
+            "location": _nullable(_LAYER_LOCATION),
+            "grid_id": {"type": ["string", "null"]},
+        }
+    )
+    | {"description": "What the camera's source reported (only with layers=1)."},
+    "OverrideLayer": _object(
+        {"name": _STR, "location": _LAYER_LOCATION, "grid_id": _STR}, required=[]
+    )
+    | {"description": "An operator's overrides, by field (only with layers=1)."},
+    "OverrideRequest": {
+        "type": "object",
+        "description": "A JSON merge patch of the override: a field set to null drops its"
+        " override, so the source's value applies again.",
+        "properties": {
+            "name": {"type": ["string", "null"], "minLength": 1, "maxLength": 300},
+            "location": _nullable(
+                {
+                    "type": "object",
+                    "properties": {
+                        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+                        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                    },
+                    "required": ["lon", "lat"],
+                    "additionalProperties": False,
+                    "description": "in the crs= of the request",
+                }
+            ),
+            "grid_id": {"type": ["string", "null"], "pattern": GRID_ID_PATTERN},
+        },
+        "additionalProperties": False,
+        "minProperties": 1,
+    },
+    "EventPage": page_of(
+        _object(
+            {
+                "at": _TIME,
+                "status": {"type": "string", "enum": list(CAMERA_STATUSES)},
+                "reason": _STR,
+            }
+        )
+    ),
+    "Capture": _object(
+        {
+            "capture_id": _INT,
+            "camera_uid": _STR,
+            "state": {"type": "string", "enum": list(CAPTURE_STATES)},
+            "requested_by": _STR,
+            "requested_at": _TIME,
+            "finished_at": {"type": ["string", "null"], "format": "date-time"},
+            "error": {"type": ["string", "null"], "description": "why a failed capture failed"},
+            "snapshot": _nullable({"$ref": _REF + "Snapshot"}),
+            "poll": {"type": "string", "description": "/api/v1/captures/{id}"},
+        }
+    ),
 }

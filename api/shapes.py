@@ -16,17 +16,22 @@ from typing import Any
 from aiohttp import web
 
 from catalog.crs import from_wgs84
-from catalog.models import AuditEntry, Snapshot
+from catalog.models import AuditEntry, Camera, CameraStatusEvent, CaptureRequest, Snapshot
 from catalog.queries.cameras import CameraRow
+from catalog.sync import camera_layers
 
 __all__ = [
     "audit_json",
     "camera_detail_json",
     "camera_feature",
     "camera_json",
+    "capture_json",
+    "capture_path",
+    "event_json",
     "geometry_in_crs",
     "image_url",
     "json_response",
+    "layers_json",
     "rfc3339",
     "snapshot_json",
     "thumb_url",
@@ -156,6 +161,48 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
         "snapshot_id": entry.snapshot_id,
         "at": rfc3339(entry.at),
         "client": entry.client,
+    }
+
+
+def _layer(values: dict[str, Any]) -> dict[str, Any]:
+    """A metadata layer with the API's field names (`grid_id`, as a PATCH body has it)."""
+    shaped = {key: value for key, value in values.items() if key != "grid"}
+    if "grid" in values:
+        shaped["grid_id"] = values["grid"]
+    return shaped
+
+
+def layers_json(camera: Camera) -> dict[str, Any]:
+    """`source` (what the camera's source reported) and `override` (an operator's fields).
+
+    Locations in both are as written, with their own `crs`.
+    """
+    layers = camera_layers(camera)
+    return {"source": _layer(layers["source"]), "override": _layer(layers["override"])}
+
+
+def event_json(event: CameraStatusEvent) -> dict[str, Any]:
+    """One change of a camera's status."""
+    return {"at": rfc3339(event.at), "status": event.status, "reason": event.reason}
+
+
+def capture_path(capture_id: int) -> str:
+    """The API path to poll a capture request at."""
+    return f"/api/v1/captures/{capture_id}"
+
+
+def capture_json(capture: CaptureRequest, snapshot: Snapshot | None) -> dict[str, Any]:
+    """A capture request; `snapshot` is the picture it took, once `done`."""
+    return {
+        "capture_id": capture.id,
+        "camera_uid": capture.camera_uid,
+        "state": capture.state,
+        "requested_by": capture.requested_by,
+        "requested_at": rfc3339(capture.requested_at),
+        "finished_at": rfc3339(capture.finished_at),
+        "error": capture.error,
+        "snapshot": None if snapshot is None else snapshot_json(snapshot),
+        "poll": capture_path(capture.id),
     }
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Final
 
-from api.routes import cameras, images, overview, snapshots, system
+from api.routes import cameras, captures, images, overrides, overview, snapshots, system
 from api.routing import Route
 
 __all__ = ["ALL_ROUTES"]
 
 ALL_ROUTES: Final[tuple[Route, ...]] = (
     *cameras.ROUTES,
+    *overrides.ROUTES,
+    *captures.ROUTES,
     *snapshots.ROUTES,
     *images.ROUTES,
     *overview.ROUTES,

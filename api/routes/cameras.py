@@ -1,4 +1,4 @@
-"""Camera routes: search, one camera, its snapshots, and the wall of latest thumbnails."""
+"""Camera routes: search, one camera, its snapshots and status history, the wall of thumbnails."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from api.filters import (
     camera_filter,
     time_window,
 )
-from api.params import Args, Param, choice, text
+from api.params import CAMERA_UID_PATTERN, Args, Param, choice, matching
 from api.problems import Problem
 from api.routing import Answer, Route
 from api.schemas import ref
@@ -26,24 +26,38 @@ from api.shapes import (
     camera_detail_json,
     camera_feature,
     camera_json,
+    event_json,
     json_response,
+    layers_json,
     rfc3339,
     snapshot_json,
     thumb_url,
 )
 from catalog.queries import InvalidCursor
 from catalog.queries.cameras import CameraPage, get_camera, list_cameras
+from catalog.queries.events import list_status_events
 from catalog.queries.snapshots import latest_snapshot, latest_snapshots_for, list_snapshots
 
-__all__ = ["ROUTES", "UID"]
+__all__ = ["LAYERS", "ROUTES", "UID"]
 
 UID: Final = Param(
     "uid",
     "The camera's global id, DEPARTMENT:ID.",
-    text(100),
-    {"type": "string"},
+    matching(
+        CAMERA_UID_PATTERN,
+        "expected DEPARTMENT:ID (1 to 32 of a-z 0-9 _, a colon, 1 to 64 of A-Z a-z 0-9 _ -)",
+    ),
+    {"type": "string", "pattern": CAMERA_UID_PATTERN},
     location="path",
     example="chengguan:43020300001320000001",
+)
+LAYERS: Final = Param(
+    "layers",
+    "`1` adds `source` (what the camera's source reported) and `override` (an operator's"
+    " overrides) to each camera.",
+    choice(("0", "1")),
+    {"type": "string", "enum": ["0", "1"]},
+    default="0",
 )
 FORMAT: Final = Param(
     "format",
@@ -70,14 +84,21 @@ async def search_cameras(request: web.Request, args: Args) -> web.StreamResponse
     """Cameras matching every filter given, by uid (or by distance with `near`)."""
     page = await _camera_page(request, args)
     crs = args.string("crs") or "wgs84"
+    layers = args.string("layers") == "1"
     if args.string("format") == "geojson":
+        features = [camera_feature(row, crs) for row in page.items]
+        if layers:
+            for feature, row in zip(features, page.items, strict=True):
+                feature["properties"] |= layers_json(row.camera)
         collection = {
             "type": "FeatureCollection",
-            "features": [camera_feature(row, crs) for row in page.items],
+            "features": features,
             "next_cursor": page.next_cursor,
         }
         return json_response(collection, content_type=GEOJSON)
-    items = [camera_json(row, crs) for row in page.items]
+    items = [
+        camera_json(row, crs) | (layers_json(row.camera) if layers else {}) for row in page.items
+    ]
     return json_response({"items": items, "next_cursor": page.next_cursor})
 
 
@@ -90,7 +111,10 @@ async def show_camera(request: web.Request, args: Args) -> web.StreamResponse:
         if row is None:
             raise Problem(404, f"no camera {uid!r}")
         last = await latest_snapshot(session, uid)
-    return json_response(camera_detail_json(row, last, args.string("crs") or "wgs84"))
+    answer = camera_detail_json(row, last, args.string("crs") or "wgs84")
+    if args.string("layers") == "1":
+        answer |= layers_json(row.camera)
+    return json_response(answer)
 
 
 async def camera_snapshots(request: web.Request, args: Args) -> web.StreamResponse:
@@ -113,6 +137,29 @@ async def camera_snapshots(request: web.Request, args: Args) -> web.StreamRespon
         except InvalidCursor as exc:
             raise bad_cursor(exc) from None
     items = [snapshot_json(s) for s in page.items]
+    return json_response({"items": items, "next_cursor": page.next_cursor})
+
+
+async def camera_events(request: web.Request, args: Args) -> web.StreamResponse:
+    """One camera's status history, newest first, within [since, until)."""
+    since, until = time_window(args)
+    uid = args.string("uid")
+    assert uid is not None
+    async with request.app[CATALOG].sessions() as session:
+        if await get_camera(session, uid) is None:
+            raise Problem(404, f"no camera {uid!r}")
+        try:
+            page = await list_status_events(
+                session,
+                uid,
+                since=since,
+                until=until,
+                limit=args.integer("limit"),
+                cursor=args.string("cursor"),
+            )
+        except InvalidCursor as exc:
+            raise bad_cursor(exc) from None
+    items = [event_json(event) for event in page.items]
     return json_response({"items": items, "next_cursor": page.next_cursor})
 
 
@@ -143,7 +190,7 @@ ROUTES: Final = (
         "/api/v1/cameras",
         search_cameras,
         "Search cameras",
-        params=(*CAMERA_FILTERS, LIMIT, CURSOR, FORMAT),
+        params=(*CAMERA_FILTERS, LIMIT, CURSOR, FORMAT, LAYERS),
         answers={
             200: Answer(
                 "A page of cameras (a FeatureCollection with format=geojson)",
@@ -162,8 +209,20 @@ ROUTES: Final = (
         "/api/v1/cameras/{uid}",
         show_camera,
         "One camera, its cell and its newest snapshot",
-        params=(UID, CRS),
+        params=(UID, CRS, LAYERS),
         answers={200: Answer("The camera", ref("CameraDetail"))},
+        problems=(404, 503),
+        tag="cameras",
+    ),
+    Route(
+        "GET",
+        "/api/v1/cameras/{uid}/events",
+        camera_events,
+        "One camera's status history, newest first",
+        params=(UID, SINCE, UNTIL, LIMIT, CURSOR),
+        answers={200: Answer("A page of status changes", ref("EventPage"))},
+        description="Every change of the camera's status or its reason: polls, syncs"
+        " (added, updated, retired) and overrides.",
         problems=(404, 503),
         tag="cameras",
     ),

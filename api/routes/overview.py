@@ -1,4 +1,4 @@
-"""Overview routes: grid cells, departments, counts, and the access log (admin)."""
+"""Overview routes: grid cells, departments, counts, and the audit log (admin)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from aiohttp import web
 
 from api.context import CATALOG
 from api.filters import CRS, CURSOR, LIMIT, SINCE, UNTIL, bad_cursor, time_window
-from api.params import Args, Param, text
+from api.params import GRID_ID_PATTERN, Args, Param, matching, text
 from api.problems import Problem
 from api.routing import Answer, Route
 from api.schemas import ref
-from api.shapes import audit_json, geometry_in_crs, json_response
+from api.shapes import audit_json, geometry_in_crs, json_response, rfc3339
+from catalog.inventories import inventory_summaries
 from catalog.models import utcnow
 from catalog.queries import InvalidCursor
 from catalog.queries.audit import list_audit
@@ -20,7 +21,13 @@ from catalog.queries.stats import department_summaries, get_grid, grid_summaries
 
 __all__ = ["ROUTES"]
 
-GRID_ID: Final = Param("id", "The cell's grid_id.", text(64), {"type": "string"}, location="path")
+GRID_ID: Final = Param(
+    "id",
+    "The cell's grid_id.",
+    matching(GRID_ID_PATTERN, "expected 1 to 64 of A-Z a-z 0-9 _ -"),
+    {"type": "string", "pattern": GRID_ID_PATTERN},
+    location="path",
+)
 PRINCIPAL: Final = Param("principal", "Only this token name's rows.", text(100), {"type": "string"})
 CAMERA: Final = Param("camera", "Only rows about this camera uid.", text(100), {"type": "string"})
 GEOJSON: Final = "application/geo+json"
@@ -54,6 +61,18 @@ async def departments(request: web.Request, args: Args) -> web.StreamResponse:
     """Each department with its cameras by status and its inventories' last results."""
     async with request.app[CATALOG].sessions() as session:
         items = await department_summaries(session)
+        inventories = await inventory_summaries(session)
+    for item in items:
+        item["inventories"] = [
+            {
+                "kind": run["kind"],
+                "label": run["label"],
+                "last_sync_at": rfc3339(run["last_sync_at"]),
+                "count": run["count"],
+                "error": run["error"],
+            }
+            for run in inventories.get(str(item["id"]), [])
+        ]
     return json_response({"items": items})
 
 
@@ -65,7 +84,7 @@ async def show_stats(request: web.Request, args: Args) -> web.StreamResponse:
 
 
 async def audit_log(request: web.Request, args: Args) -> web.StreamResponse:
-    """The access log of images, newest first."""
+    """The audit log, newest first: who saw or did what, when, from where."""
     since, until = time_window(args)
     async with request.app[CATALOG].sessions() as session:
         try:
@@ -124,10 +143,14 @@ ROUTES: Final = (
         "GET",
         "/api/v1/audit",
         audit_log,
-        "The access log of images (admin)",
+        "The audit log: images served, captures, overrides, token changes (admin)",
         params=(PRINCIPAL, CAMERA, SINCE, UNTIL, LIMIT, CURSOR),
         answers={200: Answer("A page of audit rows, newest first", ref("AuditPage"))},
         roles=frozenset({"admin"}),
+        description="Every image or thumbnail served, capture asked, override made and"
+        " token created or revoked (`cli:<os user>` for the command line), with the"
+        " client's address. `since` is inclusive, `until` exclusive. The log is"
+        " read-only: no route changes it.",
         tag="overview",
     ),
 )

@@ -1,13 +1,18 @@
-"""The access log: one row per image served, written before the bytes go out.
+"""The audit log: who saw or did what, when, from where.
 
-Rows are only ever added. Listing is newest first (`at` descending, then
-`id` descending); `since` is inclusive and `until` exclusive.
+A row is written for every image or thumbnail served (before the bytes go
+out), every capture requested, every override of a camera's metadata and
+every token created or revoked (`AUDIT_ACTIONS`). Rows are only ever added:
+nothing in camgrid updates or deletes them, and the API has no route that
+could. Listing is newest first (`at` descending, then `id` descending);
+`since` is inclusive and `until` exclusive.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +20,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.models import AuditEntry, utcnow
 from catalog.queries.cursors import decode_cursor, decode_time, encode_cursor, encode_time
 
-__all__ = ["AuditPage", "list_audit", "record_access"]
+__all__ = ["AUDIT_ACTIONS", "AuditPage", "list_audit", "record_access"]
+
+#: Every `action` an audit row may have.
+AUDIT_ACTIONS: Final = (
+    "view_image",
+    "view_thumb",
+    "capture",
+    "override",
+    "token_create",
+    "token_revoke",
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,8 @@ async def record_access(
     at: datetime | None = None,
 ) -> AuditEntry:
     """Add an audit row and flush it; the caller commits before serving what it records."""
+    if action not in AUDIT_ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
     entry = AuditEntry(
         at=at or utcnow(),
         principal=principal,

@@ -26,7 +26,7 @@ from api.routing import ROUTES
 from api.schemas import SCHEMAS
 from catalog.crs import from_wgs84, haversine_m
 from catalog.db import Catalog
-from catalog.models import AuditEntry, utcnow
+from catalog.models import AuditEntry, Inventory, utcnow
 from catalog.principals import create_principal, revoke_principal
 from catalog.store import LocalStore, open_store
 from tests.fixtures.databases import empty_catalog
@@ -80,6 +80,15 @@ async def env(
         make_snapshot("water:b1", T0 + timedelta(minutes=4), 5),  # its object is missing
     ]
     await add_all(catalog, [*small_catalog(), *snaps])
+    await add_all(
+        catalog,
+        [
+            Inventory(department_id="water", position=0, kind="csv", label="点位表.csv",
+                      every_s=3600.0, last_sync_at=T0, last_count=12,
+                      last_error="1 row(s) rejected, first 点位表.csv:7 经度: not a number",
+                      next_due_at=T0)
+        ],
+    )  # fmt: skip
     store = LocalStore(base_dir / "objects", fsync=False)
     images: dict[str, bytes] = {}
     for snap in snaps[:4]:
@@ -261,12 +270,17 @@ async def test_every_documented_parameter_is_accepted(env: Env) -> None:
     spec = await ok(env, "/api/v1/openapi.json")
     for path, methods in spec["paths"].items():
         path = path.replace("{uid}", "chengguan:a1").replace("{id}", "G1")
-        for operation in methods.values():
+        for method, operation in methods.items():
             for param in operation["parameters"]:
                 if param["in"] == "path":
                     continue
                 for value in ("x", "%00"):
-                    response = await call(env, f"{path}?{param['name']}={value}", "admin")
+                    response = await env.client.request(
+                        method.upper(),
+                        f"{path}?{param['name']}={value}",
+                        headers={"Authorization": f"Bearer {env.tokens['admin']}"},
+                        allow_redirects=False,
+                    )
                     assert response.status in (200, 400, 404), (path, param, value)
                     if response.status == 400:
                         body = await response.json(content_type=None)
@@ -599,6 +613,16 @@ async def test_grids_departments_and_stats(env: Env) -> None:
     departments = await ok(env, "/api/v1/departments")
     assert [d["id"] for d in departments["items"]] == ["chengguan", "water"]
     assert set(departments["items"][0]) == {"id", "name", "cameras", "inventories"}
+    assert departments["items"][0]["inventories"] == []
+    assert departments["items"][1]["inventories"] == [
+        {
+            "kind": "csv",
+            "label": "点位表.csv",
+            "last_sync_at": "2024-05-01T08:00:00Z",
+            "count": 12,
+            "error": "1 row(s) rejected, first 点位表.csv:7 经度: not a number",
+        }
+    ]
     stats = await ok(env, "/api/v1/stats")
     assert set(stats) == {"cameras", "snapshots", "departments"}
     assert stats["cameras"]["total"] == 7
@@ -631,7 +655,8 @@ async def test_openapi_documents_every_route(env: Env) -> None:
         "/api/v1/cameras/{uid}/latest.jpg", "/api/v1/snapshots", "/api/v1/snapshots/{id}",
         "/api/v1/snapshots/{id}.jpg", "/api/v1/wall", "/api/v1/grids", "/api/v1/grids/{id}",
         "/api/v1/departments", "/api/v1/stats", "/api/v1/audit", "/api/v1/health",
-        "/api/v1/metrics", "/api/v1/openapi.json", "/api/v1/docs",
+        "/api/v1/metrics", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/cameras/{uid}/events",
+        "/api/v1/cameras/{uid}/capture", "/api/v1/captures/{id}",
     }  # fmt: skip
     for route in env.client.app[ROUTES]:
         operation = spec["paths"][route.path][route.method.lower()]
@@ -643,7 +668,7 @@ async def test_openapi_documents_every_route(env: Env) -> None:
     cameras = spec["paths"]["/api/v1/cameras"]["get"]
     assert {p["name"] for p in cameras["parameters"]} == {
         "bbox", "near", "radius", "grid", "community", "department", "status", "kind", "tag",
-        "q", "crs", "limit", "cursor", "format",
+        "q", "crs", "limit", "cursor", "format", "layers",
     }  # fmt: skip
     assert "401" in cameras["responses"]
     assert "403" in spec["paths"]["/api/v1/audit"]["get"]["responses"]
