@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
+import os
 import re
+import socket
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from camgrid.logs import setup_logging
 from camgrid.runtime import ServeOptions, opened_catalog, serve, stop_on_signals, sync_catalog
@@ -26,11 +31,16 @@ from catalog.principals import (
     list_principals,
     revoke_principal,
 )
+from catalog.queries.audit import record_access
 from config import ConfigInvalid, LoadedConfig, load_config
+from ingest.gb28181.report import gb28181_id_problems, registration_lines
+from ingest.inventory.sync import InventoryPreview, open_fetchers, preview
 
 DEFAULT_CONFIG = Path("config/examples")
 EXIT_CONFIG = 2
 EXIT_USAGE = 2
+EXIT_INVENTORY = 1  # validate: an inventory cannot be read at all
+VALIDATE_PROBLEMS_SHOWN = 10
 
 
 class CliError(Exception):
@@ -126,8 +136,16 @@ def load_or_report(root: Path) -> LoadedConfig:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Check the config, then fetch every inventory and say what it would bring.
+
+    Exit 2 for config errors; 1 if an inventory cannot be read at all (file
+    missing, platform unreachable, no header); 0 otherwise -- rows an inventory
+    rejects are the department's data, not config errors, and are listed.
+    """
     loaded = load_or_report(args.config)
-    for department in loaded.departments:
+    previews = asyncio.run(_preview_inventories(loaded))
+    rejected = unreadable = 0
+    for department, department_previews in zip(loaded.departments, previews, strict=True):
         kinds = Counter(camera.snapshot_kind for camera in department.cameras)
         kind_text = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())) or "none"
         inventories = ", ".join(inv.kind for inv in department.inventories) or "none"
@@ -135,8 +153,39 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{department.id} ({department.name}): {len(department.cameras)} cameras "
             f"[{kind_text}]; inventories: {inventories}"
         )
+        for position, item in enumerate(department_previews):
+            head = f"  inventories[{position}] {item.kind} {item.label}"
+            if item.error is not None:
+                unreadable += 1
+                print(f"{head}: cannot be read: {item.error}")
+            elif item.count is None:
+                print(f"{head}: {item.note}")
+            else:
+                rejected += len(item.problems)
+                print(f"{head}: would bring {item.count} cameras, reject {len(item.problems)}")
+                for problem in item.problems[:VALIDATE_PROBLEMS_SHOWN]:
+                    print(f"    {problem}")
+                if len(item.problems) > VALIDATE_PROBLEMS_SHOWN:
+                    print(f"    … and {len(item.problems) - VALIDATE_PROBLEMS_SHOWN} more")
     print(f"grid: {len(loaded.grid_cells)} cells")
+    for warning in gb28181_id_problems(loaded):
+        print(f"warning: {warning}")
+    for line in asyncio.run(registration_lines(loaded, Path.cwd())):
+        print(line)
+    if rejected:
+        print(
+            f"note: {rejected} inventory row(s) would be rejected; they are the departments' "
+            "data, not config errors: the other rows are still imported"
+        )
+    if unreadable:
+        print(f"camgrid: {unreadable} inventory(ies) cannot be read", file=sys.stderr)
+        return EXIT_INVENTORY
     return 0
+
+
+async def _preview_inventories(loaded: LoadedConfig) -> list[list[InventoryPreview]]:
+    async with open_fetchers() as fetchers:
+        return list(await asyncio.gather(*(preview(d, fetchers) for d in loaded.departments)))
 
 
 def parse_lifetime(text: str) -> timedelta:
@@ -172,6 +221,7 @@ async def cmd_token(args: argparse.Namespace) -> int:
                 )
             except PrincipalExists:
                 raise CliError(f"a token named {args.name!r} exists; revoke it first") from None
+            await _audit_token_change(session, "token_create")
             print(f"token: {token}")
         elif args.token_command == "list":
             for p in await list_principals(session):
@@ -181,8 +231,31 @@ async def cmd_token(args: argparse.Namespace) -> int:
         elif not await revoke_principal(session, args.name):
             raise CliError(f"no token named {args.name!r}")
         else:
+            await _audit_token_change(session, "token_revoke")
             print(f"revoked: {args.name}")
     return 0
+
+
+def cli_principal() -> str:
+    """Who runs the command line, as the audit log names them: `cli:<os user>`."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        user = str(os.getuid())
+    return f"cli:{user}"
+
+
+async def _audit_token_change(session: AsyncSession, action: str) -> None:
+    """Record a token change in the audit log, in the same transaction as the change."""
+    await record_access(
+        session,
+        principal=cli_principal(),
+        role="cli",
+        action=action,
+        camera_uid=None,
+        snapshot_id=None,
+        client=socket.gethostname(),
+    )
 
 
 async def cmd_db_upgrade(args: argparse.Namespace) -> int:

@@ -83,6 +83,7 @@ async def lease_due_cameras(
         select(Camera)
         .where(
             Camera.status != "retired",
+            Camera.kind != "none",  # config.NO_SNAPSHOT: metadata-only inventory cameras
             Camera.next_due_at <= now,
             or_(Camera.lease_until.is_(None), Camera.lease_until < now),
         )
@@ -99,25 +100,27 @@ async def lease_due_cameras(
         .where(Camera.uid.in_([row.uid for row in rows]))
         .values(lease_until=until, lease_owner=owner)
     )
-    return [
-        DueCamera(
-            uid=row.uid,
-            department_id=row.department_id,
-            camera_id=row.camera_id,
-            kind=row.kind,
-            target=row.snapshot_target,
-            timeout_s=row.timeout_s,
-            interval_s=row.interval_s,
-            status=row.status,
-            status_reason=row.status_reason,
-            last_sha256=row.last_sha256,
-            last_phash=row.last_phash,
-            same_bytes_count=row.same_bytes_count,
-            failures=row.failures,
-            due_at=row.next_due_at,
-        )
-        for row in rows
-    ]
+    return [due_camera(row) for row in rows]
+
+
+def due_camera(row: Camera) -> DueCamera:
+    """The poll state of a camera row (its due time is the row's `next_due_at`)."""
+    return DueCamera(
+        uid=row.uid,
+        department_id=row.department_id,
+        camera_id=row.camera_id,
+        kind=row.kind,
+        target=row.snapshot_target,
+        timeout_s=row.timeout_s,
+        interval_s=row.interval_s,
+        status=row.status,
+        status_reason=row.status_reason,
+        last_sha256=row.last_sha256,
+        last_phash=row.last_phash,
+        same_bytes_count=row.same_bytes_count,
+        failures=row.failures,
+        due_at=row.next_due_at,
+    )
 
 
 async def record_poll_results(session: AsyncSession, results: Sequence[PollResult]) -> list[int]:
@@ -134,6 +137,22 @@ async def record_poll_results(session: AsyncSession, results: Sequence[PollResul
         )
         ids = [row[0] for row in inserted]
     snapshot_ids = dict(zip((r.uid for r in stored), ids, strict=True))
+    # A sync may have retired a camera while its poll was in flight: its picture
+    # is kept, but the poll must not bring it back to life.
+    retired = set(
+        (
+            await session.scalars(
+                select(Camera.uid).where(
+                    Camera.uid.in_([r.uid for r in results]), Camera.status == "retired"
+                )
+            )
+        ).all()
+    )
+    results = [r for r in results if r.uid not in retired]
+    if retired:
+        await session.execute(
+            update(Camera).where(Camera.uid.in_(retired)).values(lease_until=None, lease_owner=None)
+        )
     updates = [_camera_update(r, snapshot_ids.get(r.uid)) for r in results]
     for keys in {tuple(sorted(u)) for u in updates}:
         same_shape = [u for u in updates if tuple(sorted(u)) == keys]

@@ -167,8 +167,12 @@ class SnapshotPipeline:
             flags=check.flags,
         )
 
-    async def poll(self, camera: DueCamera) -> PollResult:
-        """One complete poll. Never raises for a camera's fault."""
+    async def poll(self, camera: DueCamera, *, force_store: bool = False) -> PollResult:
+        """One complete poll. Never raises for a camera's fault.
+
+        With `force_store` (an on-demand capture) the picture is stored even when
+        it looks the same as the last stored one.
+        """
         try:
             fetched = await self.fetch(camera)
         except SnapshotError as exc:
@@ -177,7 +181,7 @@ class SnapshotPipeline:
             return judge_failure(camera, utcnow(), "offline", "timeout", self._rng)
         except NotAnImage as exc:
             return judge_failure(camera, utcnow(), "offline", exc.reason, self._rng)
-        if is_unchanged(camera, fetched.check):
+        if not force_store and is_unchanged(camera, fetched.check):
             return judge(camera, fetched, None, self._rng)
         try:
             snapshot = await self.store(camera, fetched)

@@ -75,15 +75,24 @@ class Scheduler:
         self.counters = SchedulerCounters()
 
     @property
+    def pipeline(self) -> SnapshotPipeline:
+        """The pipeline this scheduler polls through (on-demand captures share it)."""
+        return self._pipeline
+
+    @property
     def in_flight(self) -> int:
         return len(self._in_flight)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, then drain in-flight polls and flush."""
         recorder = asyncio.create_task(self._record_loop(stop))
+        # Lease in batches: one lease is one write transaction, and leasing a camera
+        # each time a poll finishes costs a transaction per poll. A wait that ends
+        # without a finished poll (idle) takes whatever slots are free.
+        min_free = self._lease_batch
         try:
             while not stop.is_set():
-                started = await self._start_due()
+                started = await self._start_due(min_free)
                 if not started:
                     self._wake.clear()
                     waits = [
@@ -95,6 +104,7 @@ class Scheduler:
                     )
                     for task in waits:
                         task.cancel()
+                    min_free = self._lease_batch if self._wake.is_set() else 1
         finally:
             if self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
@@ -114,9 +124,14 @@ class Scheduler:
         await self.flush()
         return total
 
-    async def _start_due(self) -> int:
+    @property
+    def _lease_batch(self) -> int:
+        """Free slots worth a lease while polls are finishing: an eighth of them."""
+        return max(1, self._settings.concurrency // 8)
+
+    async def _start_due(self, min_free: int = 1) -> int:
         free = self._settings.concurrency - len(self._in_flight)
-        if free <= 0:
+        if free < max(1, min_free):
             return 0
         now = utcnow()
         async with self._catalog.sessions() as session, session.begin():

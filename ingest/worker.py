@@ -1,7 +1,10 @@
 """An ingest worker: the shared HTTP session, the thread pool, connectors, pipeline, scheduler.
 
-`run_worker` owns every resource it opens and closes them when `stop` is set,
-after in-flight polls are drained and their results recorded.
+`run_worker` runs the scheduler and, beside it, the capture runner (on-demand
+captures through the scheduler's pipeline) and the inventory runner (which
+pulls departments' camera lists through the same HTTP session). It owns every
+resource it opens and closes them when `stop` is set, after in-flight polls are
+drained and their results recorded.
 """
 
 from __future__ import annotations
@@ -17,9 +20,13 @@ from dataclasses import dataclass
 import aiohttp
 
 from catalog.db import Catalog
+from catalog.grid import GridIndex
 from catalog.store import ObjectStore
 from config import LoadedConfig
+from ingest.captures import CaptureRunner, CaptureSettings
 from ingest.connectors import ConnectorContext, make_connectors
+from ingest.gb28181 import running_gb28181
+from ingest.inventory.sync import InventoryRunner, InventoryRunnerSettings, open_fetchers
 from ingest.pipeline import SnapshotPipeline
 from ingest.scheduler import Scheduler, SchedulerSettings
 from ingest.targets import TargetBook
@@ -33,6 +40,8 @@ class WorkerSettings:
     per_host: int = 8
     lease_s: float = 15.0
     image_threads: int = max(2, os.cpu_count() or 2)
+    inventories: bool = True  # run the departments' inventories beside the polls
+    inventory_concurrency: int = 4
 
 
 def worker_name() -> str:
@@ -41,15 +50,26 @@ def worker_name() -> str:
 
 
 @asynccontextmanager
-async def open_scheduler(
-    loaded: LoadedConfig, catalog: Catalog, store: ObjectStore, settings: WorkerSettings
-) -> AsyncIterator[Scheduler]:
-    """A ready scheduler with its HTTP session and thread pool; closes them after."""
-    executor = ThreadPoolExecutor(settings.image_threads, thread_name_prefix="image")
+async def _http_session(settings: WorkerSettings) -> AsyncIterator[aiohttp.ClientSession]:
     connector = aiohttp.TCPConnector(limit=settings.concurrency * 2, limit_per_host=0)
     session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
     try:
-        connectors = make_connectors(ConnectorContext(session=session, executor=executor))
+        yield session
+    finally:
+        await session.close()
+
+
+@asynccontextmanager
+async def _scheduler(
+    loaded: LoadedConfig,
+    catalog: Catalog,
+    store: ObjectStore,
+    settings: WorkerSettings,
+    session: aiohttp.ClientSession,
+) -> AsyncIterator[Scheduler]:
+    executor = ThreadPoolExecutor(settings.image_threads, thread_name_prefix="image")
+    connectors = make_connectors(ConnectorContext(session=session, executor=executor))
+    try:
         pipeline = SnapshotPipeline(connectors, store, TargetBook(loaded.departments), executor)
         yield Scheduler(
             catalog,
@@ -62,8 +82,45 @@ async def open_scheduler(
             ),
         )
     finally:
-        await session.close()
+        for connector in connectors.values():
+            close = getattr(connector, "close", None)  # connectors with a pool of their own
+            if close is not None:
+                close()
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+@asynccontextmanager
+async def open_scheduler(
+    loaded: LoadedConfig, catalog: Catalog, store: ObjectStore, settings: WorkerSettings
+) -> AsyncIterator[Scheduler]:
+    """A ready scheduler with its HTTP session and thread pool; closes them after."""
+    async with (
+        _http_session(settings) as session,
+        _scheduler(loaded, catalog, store, settings, session) as scheduler,
+    ):
+        yield scheduler
+
+
+@asynccontextmanager
+async def open_inventory_runner(
+    loaded: LoadedConfig,
+    catalog: Catalog,
+    settings: WorkerSettings,
+    session: aiohttp.ClientSession,
+) -> AsyncIterator[InventoryRunner]:
+    """An inventory runner over `session`, with its own two threads for files; closes them after."""
+    async with open_fetchers(session) as fetchers:
+        yield InventoryRunner(
+            catalog,
+            loaded.departments,
+            GridIndex(loaded.grid_cells),
+            fetchers,
+            InventoryRunnerSettings(
+                owner=worker_name(),
+                lease_s=settings.lease_s,
+                concurrency=settings.inventory_concurrency,
+            ),
+        )
 
 
 async def run_worker(
@@ -73,6 +130,21 @@ async def run_worker(
     stop: asyncio.Event,
     settings: WorkerSettings | None = None,
 ) -> None:
-    """Poll cameras until `stop` is set."""
-    async with open_scheduler(loaded, catalog, store, settings or WorkerSettings()) as scheduler:
-        await scheduler.run(stop)
+    """Poll cameras, and run inventories, until `stop` is set."""
+    settings = settings or WorkerSettings()
+    async with (
+        _http_session(settings) as session,
+        _scheduler(loaded, catalog, store, settings, session) as scheduler,
+        open_inventory_runner(loaded, catalog, settings, session) as runner,
+        running_gb28181(loaded, catalog, worker_name()),  # SIP, in the gb28181 lease holder
+        asyncio.TaskGroup() as group,
+    ):
+        group.create_task(scheduler.run(stop), name="scheduler")
+        captures = CaptureRunner(
+            catalog,
+            scheduler.pipeline,
+            CaptureSettings(owner=worker_name(), lease_s=settings.lease_s),
+        )
+        group.create_task(captures.run(stop), name="captures")
+        if settings.inventories:
+            group.create_task(runner.run(stop), name="inventories")

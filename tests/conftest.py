@@ -4,4 +4,7 @@ pytest_plugins = [
     "tests.fixtures.s3server",
     "tests.fixtures.cameras",
     "tests.fixtures.databases",
+    "tests.fixtures.rtsp",
+    "tests.fixtures.served",
+    "tests.fixtures.onvif_device",
 ]

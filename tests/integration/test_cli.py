@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import getpass
 import os
 import re
+import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -125,6 +129,15 @@ def test_tokens_are_created_listed_and_revoked(tmp_path: Path) -> None:
     assert revoked.stdout.strip() == "revoked: duty-desk"
     listed = camgrid("token", "list", "--config", str(EXAMPLES), cwd=tmp_path)
     assert "\trevoked\t" in listed.stdout
+    with contextlib.closing(sqlite3.connect(tmp_path / "var" / "catalog.db")) as db:
+        audit = db.execute(
+            "SELECT principal, role, action, camera_uid, client FROM audit_log ORDER BY id"
+        ).fetchall()
+    who = f"cli:{getpass.getuser()}"
+    assert audit == [  # the refused create and the failed one left nothing
+        (who, "cli", "token_create", None, socket.gethostname()),
+        (who, "cli", "token_revoke", None, socket.gethostname()),
+    ]
 
 
 @dataclass

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from catalog.db import Catalog
 from catalog.models import Camera, CameraStatusEvent, Snapshot, utcnow
+from catalog.polls import lease_due_cameras, record_poll_results
 from catalog.store import LocalStore, ObjectStore, open_store
 from catalog.sync import sync_config
 from config import LoadedConfig, load_config
@@ -213,3 +214,20 @@ async def test_pictures_land_in_the_s3_server(
                 assert hashlib.sha256(await store.get(snap.object_key)).hexdigest() == snap.sha256
     finally:
         await store.close()
+
+
+async def test_a_camera_retired_during_its_poll_stays_retired(rig: Rig) -> None:
+    async with rig.catalog.sessions() as session, session.begin():
+        due = await lease_due_cameras(session, owner="t", now=utcnow(), limit=100, lease_s=15)
+    camera = next(c for c in due if c.camera_id == "changing-none")
+    async with rig.catalog.sessions() as session, session.begin():
+        await session.execute(
+            update(Camera).where(Camera.uid == camera.uid).values(status="retired")
+        )
+    result = await rig.scheduler.pipeline.poll(camera)
+    assert result.status == "online"
+    async with rig.catalog.sessions() as session, session.begin():
+        await record_poll_results(session, [result])
+    after = (await rig.cameras())["changing-none"]
+    assert (after.status, after.lease_until) == ("retired", None)
+    assert len(await rig.snapshots()) == 1  # the picture itself is kept
