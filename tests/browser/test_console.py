@@ -9,9 +9,7 @@ request failed. A screenshot of the console is kept in `test-artifacts/`.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -32,6 +30,8 @@ from playwright.async_api import (
     expect,
 )
 from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from tests.fixtures.demo import running_demo
 
 pytestmark = pytest.mark.browser
 # A loaded machine (other suites running beside this one) gets some slack.
@@ -78,34 +78,10 @@ async def demo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Demo]:
     have a picture."""
     cwd = tmp_path_factory.mktemp("console-demo")
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "camgrid.cli",
-        "demo",
-        "--cameras",
-        str(CAMERAS),
-        "--port",
-        "0",
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    lines: dict[str, str] = {}
-    try:
-        while len(lines) < 3:
-            line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-            assert line, "demo exited before printing its url, token and console lines"
-            key, _, value = line.strip().partition(": ")
-            lines[key] = value
-        running = Demo(lines["url"], lines["token"], lines["console"], started)
+    async with running_demo(cwd, CAMERAS) as lines:
+        running = Demo(lines.url, lines.token, lines.console, started)
         await _wait_for_pictures(running, at_least=CAMERAS // 2)
         yield running
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 30)
 
 
 class Api:

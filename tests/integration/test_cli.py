@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from ingest.image import inspect_jpeg
+from tests.fixtures.demo import running_demo
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "config" / "examples"
@@ -150,33 +151,8 @@ class Demo:
 @pytest.fixture(scope="module")
 async def demo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Demo]:
     """`camgrid demo --cameras 60` on a free port in a fresh folder."""
-    cwd = tmp_path_factory.mktemp("demo")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "camgrid.cli",
-        "demo",
-        "--cameras",
-        "60",
-        "--port",
-        "0",
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    lines: dict[str, str] = {}
-    try:
-        while len(lines) < 3:
-            line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-            assert line, "demo exited before printing its url, token and console lines"
-            key, _, value = line.strip().partition(": ")
-            lines[key] = value
-        yield Demo(lines["url"], lines["token"], lines["console"])
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 30)
+    async with running_demo(tmp_path_factory.mktemp("demo"), 60) as lines:
+        yield Demo(lines.url, lines.token, lines.console)
 
 
 async def test_demo_serves_pictures_to_a_token_holder_only(demo: Demo) -> None:
