@@ -15,6 +15,7 @@ end; nothing in ``ingest`` changes for the benchmark.
 from __future__ import annotations
 
 import asyncio
+import random
 import resource
 import tempfile
 import time
@@ -25,12 +26,15 @@ from datetime import timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import cv2
 import numpy as np
 import yaml
+
+if TYPE_CHECKING:
+    from catalog.db import Catalog
 
 FARM_SEED = 11
 DEPARTMENT = "bench"
@@ -45,6 +49,8 @@ class RunPlan:
     image_threads: int
     warmup_s: float
     window_s: float
+    #: seconds between two polls of one camera; 0: always due (demand above capacity)
+    interval_s: float = 0.0
 
 
 def peak_rss_mb() -> float:
@@ -153,6 +159,29 @@ async def _reference(plan: RunPlan) -> dict[str, Any]:
             done.append(t1)
             latencies.append((t1, t1 - t0))
 
+    slots = asyncio.Semaphore(plan.concurrency)
+
+    async def camera(session: aiohttp.ClientSession, folder: Path, index: int) -> None:
+        """Paced: this camera is due every ``interval_s``, at a random phase."""
+        nonlocal failures
+        due = started + random.Random(index).uniform(0.0, plan.interval_s)
+        while due < deadline:
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            due += plan.interval_s
+            async with slots:
+                t0 = time.monotonic()
+                try:
+                    async with session.get(plan.urls[index]) as response:
+                        data = await response.read()
+                    await loop.run_in_executor(pool, _decode, data)
+                    await asyncio.to_thread(_write, folder / f"{index}.jpg", data)
+                except (aiohttp.ClientError, ValueError, OSError):
+                    failures += 1
+                    continue
+            t1 = time.monotonic()
+            done.append(t1)
+            latencies.append((t1, t1 - t0))
+
     async def cpu_in_window() -> float:
         await asyncio.sleep(plan.warmup_s)
         before = time.process_time()
@@ -164,7 +193,11 @@ async def _reference(plan: RunPlan) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="camgrid-bench-ref-") as tmp:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             cpu = asyncio.create_task(cpu_in_window())
-            await asyncio.gather(*(worker(session, Path(tmp)) for _ in range(plan.concurrency)))
+            if plan.interval_s > 0:
+                cameras = (camera(session, Path(tmp), i) for i in range(len(plan.urls)))
+                await asyncio.gather(*cameras)
+            else:
+                await asyncio.gather(*(worker(session, Path(tmp)) for _ in range(plan.concurrency)))
             cpu_s = await cpu
     pool.shutdown()
     window_start = started + plan.warmup_s
@@ -186,13 +219,17 @@ def camgrid_process(plan: RunPlan, out: Connection) -> None:
     out.send(asyncio.run(_camgrid(plan)))
 
 
-def write_config(root: Path, urls: Sequence[str]) -> None:
-    """A config folder of one department whose cameras are always due (1 s interval)."""
+def write_config(root: Path, urls: Sequence[str], interval_s: float = 0.0) -> None:
+    """A config folder of one department polled every ``interval_s`` (0: always due).
+
+    Always due is an interval of 1 s, the shortest a config takes: far less than
+    the time a round of thousands of cameras takes.
+    """
     (root / "departments").mkdir(parents=True)
     (root / "grids").mkdir()
     document = {
         "department": {"id": DEPARTMENT, "name": "基准测试"},
-        "defaults": {"interval": "1s", "timeout": "10s"},
+        "defaults": {"interval": f"{max(1, round(interval_s))}s", "timeout": "10s"},
         "cameras": [
             {
                 "id": f"cam-{i:05d}",
@@ -274,6 +311,28 @@ class TimedStore:
         await self._inner.close()
 
 
+async def _spread_first_polls(catalog: Catalog, interval_s: float) -> None:
+    """Spread the first polls over one whole interval, as a long-running worker has them.
+
+    A fresh sync spreads them over at most ``catalog.sync.FIRST_POLL_SPREAD_S``: with
+    a longer interval that would be a burst, then a lull, not a steady demand.
+    """
+    from sqlalchemy import bindparam, select, update
+
+    from catalog.models import Camera, utcnow
+
+    table = Camera.metadata.tables[Camera.__tablename__]
+    now = utcnow()
+    async with catalog.sessions() as session, session.begin():
+        uids = (await session.execute(select(table.c.uid))).scalars().all()
+        rng = random.Random(FARM_SEED)
+        due = [
+            {"_uid": uid, "next_due_at": now + timedelta(seconds=rng.uniform(0, interval_s))}
+            for uid in uids
+        ]
+        await session.execute(update(table).where(table.c.uid == bindparam("_uid")), due)
+
+
 async def _camgrid(plan: RunPlan) -> dict[str, Any]:
     from catalog.db import migrate, open_catalog
     from catalog.models import utcnow
@@ -291,7 +350,7 @@ async def _camgrid(plan: RunPlan) -> dict[str, Any]:
     )
     with tempfile.TemporaryDirectory(prefix="camgrid-bench-") as tmp:
         root = Path(tmp)
-        write_config(root / "config", plan.urls)
+        write_config(root / "config", plan.urls, plan.interval_s)
         loaded = load_config(root / "config")
         catalog = open_catalog(f"sqlite+aiosqlite:///{root / 'catalog.db'}")
         store = TimedStore(open_store("file:objects", base_dir=root), watch)
@@ -299,6 +358,8 @@ async def _camgrid(plan: RunPlan) -> dict[str, Any]:
             await migrate(catalog)
             async with catalog.sessions() as session, session.begin():
                 await sync_config(session, loaded.departments, loaded.grid_cells, utcnow())
+            if plan.interval_s > 0:
+                await _spread_first_polls(catalog, plan.interval_s)
             settings = WorkerSettings(
                 concurrency=plan.concurrency,
                 per_host=plan.concurrency,  # the farm is one host; a real district is many

@@ -23,6 +23,7 @@ from ingest.image import (
     hamming,
     inspect_jpeg,
     jpeg_dimensions,
+    phash,
 )
 
 Image = NDArray[np.uint8]
@@ -266,3 +267,13 @@ def test_phash_fits_a_signed_64_bit_column() -> None:
 def test_thumb_width_must_be_positive() -> None:
     with pytest.raises(ValueError, match="thumb_width"):
         inspect_jpeg(encode_jpeg(scene()), thumb_width=0)
+
+
+def test_phash_bits_are_the_low_dct_coefficients_row_by_row() -> None:
+    gray: Image = np.asarray(cv2.cvtColor(scene(16), cv2.COLOR_BGR2GRAY), np.uint8)
+    small = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    low = cv2.dct(small)[:8, :8]
+    value = 0
+    for bit in (low > np.median(low)).flatten():  # bit 63 is the (0, 0) coefficient
+        value = (value << 1) | int(bit)
+    assert phash(gray) == (value - (1 << 64) if value >= 1 << 63 else value)
