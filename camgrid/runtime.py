@@ -10,7 +10,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from aiohttp import web
@@ -114,11 +114,24 @@ async def serve(
             if on_ready is not None and not on_ready.done():
                 on_ready.set_result(url or "")
             if options.ingest:
-                await run_worker(loaded, catalog, store, stop, options.worker)
+                await run_worker(
+                    loaded, catalog, store, stop, worker_settings(loaded, base_dir, options)
+                )
             else:
                 await stop.wait()
     finally:
         await store.close()
+
+
+def worker_settings(loaded: LoadedConfig, base_dir: Path, options: ServeOptions) -> WorkerSettings:
+    """The worker's tunables, with the spool the service settings name (under base_dir)."""
+    if options.worker.spool_dir is not None:
+        return options.worker
+    return replace(
+        options.worker,
+        spool_dir=base_dir / loaded.settings.spool_dir,
+        spool_max_bytes=loaded.settings.spool_max_bytes,
+    )
 
 
 @asynccontextmanager

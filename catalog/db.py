@@ -74,7 +74,14 @@ def create_engine(url: str, *, base_dir: Path | None = None, pool_size: int = 10
         return engine
     if backend == "postgresql":
         return create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            # A database that accepts connections but never answers must not hang
+            # the API or a worker: give up and let the caller answer 503 / retry.
+            pool_timeout=5.0,
+            connect_args={"timeout": 5.0, "command_timeout": 30.0},
         )
     raise ValueError(f"unsupported database URL scheme {make_url(url).drivername!r}")
 

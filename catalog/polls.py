@@ -5,6 +5,10 @@ PostgreSQL, so workers never take the same camera), polls them, and records
 the results in one transaction per batch: new snapshot rows, the camera's new
 state and next due time, a status event for every change, and the lease
 released. A poll is never started twice for one due time.
+
+Both sides are SQLAlchemy Core statements on the mapped tables: a lease is one
+``UPDATE … RETURNING`` and a record is one executemany per statement, because
+loading and flushing ORM objects cost more than the polls they record.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.models import Camera, CameraStatusEvent, Snapshot
@@ -75,32 +79,66 @@ class PollResult:
     snapshot: NewSnapshot | None = None
 
 
+# the Core tables behind the mapped classes
+_CAMERAS: Final[Table] = Camera.metadata.tables[Camera.__tablename__]
+_SNAPSHOTS: Final[Table] = Snapshot.metadata.tables[Snapshot.__tablename__]
+_EVENTS: Final[Table] = CameraStatusEvent.metadata.tables[CameraStatusEvent.__tablename__]
+# the columns a poll is judged against, in the order of DueCamera's fields
+_DUE_COLUMNS: Final = tuple(
+    _CAMERAS.c[name]
+    for name in (
+        "uid",
+        "department_id",
+        "camera_id",
+        "kind",
+        "snapshot_target",
+        "timeout_s",
+        "interval_s",
+        "status",
+        "status_reason",
+        "last_sha256",
+        "last_phash",
+        "same_bytes_count",
+        "failures",
+        "next_due_at",
+    )
+)
+
+
 async def lease_due_cameras(
     session: AsyncSession, *, owner: str, now: datetime, limit: int, lease_s: float
 ) -> list[DueCamera]:
-    """Lease up to `limit` cameras that are due and not leased by a live worker."""
-    query = (
-        select(Camera)
+    """Lease up to `limit` cameras that are due and not leased by a live worker.
+
+    One statement, no ORM objects: ``UPDATE cameras SET lease_until, lease_owner WHERE
+    uid IN (the due uids, oldest due first, LIMIT n) RETURNING`` the poll state. On
+    PostgreSQL the inner select takes ``FOR UPDATE SKIP LOCKED``, so concurrent
+    workers lease disjoint batches; SQLite has one writer at a time and no such
+    clause (SQLAlchemy leaves it out there). The cameras come back oldest due first.
+    """
+    c = _CAMERAS.c
+    due = (
+        select(c.uid)
         .where(
-            Camera.status != "retired",
-            Camera.kind != "none",  # config.NO_SNAPSHOT: metadata-only inventory cameras
-            Camera.next_due_at <= now,
-            or_(Camera.lease_until.is_(None), Camera.lease_until < now),
+            c.status != "retired",
+            c.kind != "none",  # config.NO_SNAPSHOT: metadata-only inventory cameras
+            c.next_due_at <= now,
+            or_(c.lease_until.is_(None), c.lease_until < now),
         )
-        .order_by(Camera.next_due_at)
+        .order_by(c.next_due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows = (await session.scalars(query)).all()
-    if not rows:
-        return []
-    until = now + timedelta(seconds=lease_s)
-    await session.execute(
-        update(Camera)
-        .where(Camera.uid.in_([row.uid for row in rows]))
-        .values(lease_until=until, lease_owner=owner)
+    leased = (
+        update(_CAMERAS)
+        .where(c.uid.in_(due.scalar_subquery()))
+        .values(lease_until=now + timedelta(seconds=lease_s), lease_owner=owner)
+        .returning(*_DUE_COLUMNS)
     )
-    return [due_camera(row) for row in rows]
+    rows = (await session.execute(leased)).all()
+    cameras = [DueCamera(*row) for row in rows]
+    cameras.sort(key=lambda camera: (camera.due_at, camera.uid))
+    return cameras
 
 
 def due_camera(row: Camera) -> DueCamera:
@@ -123,47 +161,62 @@ def due_camera(row: Camera) -> DueCamera:
     )
 
 
-async def record_poll_results(session: AsyncSession, results: Sequence[PollResult]) -> list[int]:
+async def record_poll_results(
+    session: AsyncSession, results: Sequence[PollResult], *, owner: str | None = None
+) -> list[int]:
     """Write snapshot rows, camera state and status events; release the leases.
 
+    With `owner`, a camera's state is written only while that worker still holds
+    its lease: a result that arrives after the lease lapsed and another worker
+    took the camera must not release that worker's lease or move its due time.
+
     Returns the ids of the new snapshot rows in the order of `results` that had one.
+    Core statements only (an executemany per statement shape), no ORM objects loaded.
     """
+    if not results:
+        return []
     stored = [r for r in results if r.snapshot is not None]
     ids: list[int] = []
     if stored:
         rows = [_snapshot_row(r.uid, r.snapshot) for r in stored if r.snapshot is not None]
         inserted = await session.execute(
-            insert(Snapshot).returning(Snapshot.id, sort_by_parameter_order=True), rows
+            insert(_SNAPSHOTS).returning(_SNAPSHOTS.c.id, sort_by_parameter_order=True), rows
         )
         ids = [row[0] for row in inserted]
     snapshot_ids = dict(zip((r.uid for r in stored), ids, strict=True))
     # A sync may have retired a camera while its poll was in flight: its picture
     # is kept, but the poll must not bring it back to life.
+    c = _CAMERAS.c
+    uids = [r.uid for r in results]
     retired = set(
-        (
-            await session.scalars(
-                select(Camera.uid).where(
-                    Camera.uid.in_([r.uid for r in results]), Camera.status == "retired"
-                )
-            )
-        ).all()
+        (await session.execute(select(c.uid).where(c.uid.in_(uids), c.status == "retired")))
+        .scalars()
+        .all()
     )
     results = [r for r in results if r.uid not in retired]
     if retired:
         await session.execute(
-            update(Camera).where(Camera.uid.in_(retired)).values(lease_until=None, lease_owner=None)
+            update(_CAMERAS).where(c.uid.in_(retired)).values(lease_until=None, lease_owner=None)
         )
+    # uid order on every writer (recorder, replayer) so concurrent batches cannot deadlock
+    results = sorted(results, key=lambda r: r.uid)
     updates = [_camera_update(r, snapshot_ids.get(r.uid)) for r in results]
-    for keys in {tuple(sorted(u)) for u in updates}:
-        same_shape = [u for u in updates if tuple(sorted(u)) == keys]
-        await session.execute(update(Camera), same_shape)
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for values in updates:
+        shapes.setdefault(tuple(sorted(values)), []).append(values)
+    for same_shape in shapes.values():
+        # the status guard also covers a retirement committed after the select above
+        condition = [c.uid == bindparam("_uid"), c.status != "retired"]
+        if owner is not None:
+            condition.append(c.lease_owner == owner)
+        await session.execute(update(_CAMERAS).where(*condition), same_shape)
     events = [
         {"camera_uid": r.uid, "at": r.finished_at, "status": r.status, "reason": r.reason}
         for r in results
         if (r.status, r.reason) != (r.previous_status, r.previous_reason)
     ]
     if events:
-        await session.execute(insert(CameraStatusEvent), events)
+        await session.execute(insert(_EVENTS), events)
     return ids
 
 
@@ -186,7 +239,7 @@ def _snapshot_row(uid: str, snap: NewSnapshot) -> dict[str, Any]:
 
 def _camera_update(result: PollResult, snapshot_id: int | None) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "uid": result.uid,
+        "_uid": result.uid,
         "status": result.status,
         "status_reason": result.reason,
         "next_due_at": result.next_due_at,

@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 
 from config.department import StrictModel
+from config.durations import PositiveDuration
 from config.fields import GbId
 from config.issues import ConfigIssue, format_path, plain_message
 from config.yamlpos import DocPath
@@ -89,6 +90,9 @@ class ServiceSettings(BaseSettings):
     lease_seconds: int = Field(default=15, gt=0)
     spool_dir: Path = Path("var/spool")
     spool_max_bytes: int = Field(default=1 << 30, gt=0)
+    #: How long snapshots are kept where a department's `defaults.retention` is unset
+    #: (None: forever). A camera's latest snapshot is always kept.
+    retention: PositiveDuration | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -4,25 +4,31 @@ The judgement is a pure function (`judge`) so the rules that decide what an
 operator sees — online, degraded with a reason, offline with a reason — are
 tested without any I/O. The objects are written before their row exists
 (the row is written later by the recorder), so no row ever points at a
-missing object.
+missing object. While the store is away, pictures go to the local spool
+(`ingest.spool`) instead and their rows are written when the replayer has
+uploaded them; such a poll is still a success.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import random
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from catalog.models import utcnow
 from catalog.polls import DueCamera, NewSnapshot, PollResult
-from catalog.store import ObjectStore, StoreError, snapshot_key
+from catalog.store import ObjectStore, StoreError, StoreUnavailable, snapshot_key
 from ingest.connectors import CameraTarget, SnapshotConnector, SnapshotError
 from ingest.image import PHASH_SAME_DISTANCE as PHASH_SAME
 from ingest.image import ImageCheck, NotAnImage, hamming, inspect_jpeg
+from ingest.spool import Spool, SpooledSnapshot
+
+log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 1800.0
 FROZEN_AFTER_REPEATS = 2  # the same bytes three times running: two repeats
@@ -49,8 +55,9 @@ def next_due(camera: DueCamera, now: datetime, failures: int, rng: random.Random
         return now + timedelta(seconds=delay * rng.uniform(0.9, 1.1))
     jitter = timedelta(seconds=interval * rng.uniform(-0.05, 0.05))
     planned = camera.due_at + timedelta(seconds=interval) + jitter
-    if planned <= now:  # behind schedule: start a fresh cadence instead of bursting
-        return now + timedelta(seconds=interval * rng.uniform(0.0, 0.1))
+    if planned < now + timedelta(seconds=interval / 2):
+        # Polled late: start a fresh cadence rather than poll again within half an interval.
+        return now + timedelta(seconds=interval * rng.uniform(0.95, 1.05))
     return planned
 
 
@@ -106,6 +113,14 @@ def is_unchanged(camera: DueCamera, check: ImageCheck) -> bool:
     return camera.last_phash is not None and hamming(check.phash, camera.last_phash) <= PHASH_SAME
 
 
+@dataclass(frozen=True)
+class PollOutcome:
+    """A poll's result, and the snapshot that went to the spool instead of the store."""
+
+    result: PollResult
+    spooled: NewSnapshot | None = None
+
+
 def _check(data: bytes) -> tuple[str, ImageCheck]:
     return hashlib.sha256(data).hexdigest(), inspect_jpeg(data)
 
@@ -121,12 +136,34 @@ class SnapshotPipeline:
         executor: Executor,
         *,
         rng: random.Random | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self._connectors = connectors
         self._store = store
         self._target_for = target_for
         self._executor = executor
         self._rng = rng or random.Random()
+        self._spool = spool
+        # Set by a failed put, cleared by the replayer once the store takes its
+        # uploads again: while set, pictures go straight to the spool, so no poll
+        # waits on a dead store.
+        self.store_down = False
+
+    @property
+    def spool(self) -> Spool | None:
+        """Where pictures go while the store is away (None: they are not kept)."""
+        return self._spool
+
+    @property
+    def paused(self) -> bool:
+        """Whether polling should pause: the store is away and the spool is full."""
+        return self._spool is not None and self.store_down and self._spool.full
+
+    def store_back(self) -> None:
+        """The replayer got through to the store: write to it directly again."""
+        if self.store_down:
+            log.info("object store back; the spool drains behind new pictures")
+        self.store_down = False
 
     async def fetch(self, camera: DueCamera) -> Fetched:
         """Fetch and check one picture; raises SnapshotError or NotAnImage."""
@@ -143,29 +180,40 @@ class SnapshotPipeline:
 
     async def store(self, camera: DueCamera, fetched: Fetched) -> NewSnapshot:
         """Put the picture and its thumbnail in the store; the row comes later."""
-        key = snapshot_key(
-            "img", camera.department_id, camera.camera_id, fetched.received_at, fetched.sha256
-        )
-        thumb = snapshot_key(
-            "thumb", camera.department_id, camera.camera_id, fetched.received_at, fetched.sha256
-        )
+        snapshot = new_snapshot(camera, fetched)
         await asyncio.gather(
-            self._store.put(key, fetched.data), self._store.put(thumb, fetched.check.thumb)
+            self._store.put(snapshot.object_key, fetched.data),
+            self._store.put(snapshot.thumb_key, fetched.check.thumb),
         )
-        check = fetched.check
-        return NewSnapshot(
-            captured_at=fetched.received_at,
-            width=check.width,
-            height=check.height,
-            bytes=len(fetched.data),
-            sha256=fetched.sha256,
-            phash=check.phash,
-            object_key=key,
-            thumb_key=thumb,
-            brightness=check.brightness,
-            sharpness=check.sharpness,
-            flags=check.flags,
-        )
+        return snapshot
+
+    async def store_or_spool(self, camera: DueCamera, fetched: Fetched) -> PollOutcome:
+        """Store the picture, or spool it while the store is away.
+
+        Raises StoreError when it can be neither stored nor spooled.
+        """
+        if self._spool is None or not self.store_down:
+            try:
+                snapshot = await self.store(camera, fetched)
+            except StoreUnavailable:
+                if self._spool is None:
+                    raise
+                if not self.store_down:
+                    log.warning("object store unavailable; spooling pictures")
+                self.store_down = True
+            else:
+                return PollOutcome(judge(camera, fetched, snapshot, self._rng))
+        assert self._spool is not None
+        snapshot = new_snapshot(camera, fetched)
+        item = SpooledSnapshot(camera.uid, snapshot, fetched.data, fetched.check.thumb)
+        try:
+            await self._spool.put(item)
+        except OSError as exc:
+            raise StoreUnavailable(f"spool refused a picture: {exc}") from exc
+        result = judge(camera, fetched, None, self._rng)
+        if self._spool.full:  # kept, but polling pauses until the store is back
+            result = replace(result, status="degraded", reason="store unavailable")
+        return PollOutcome(result, spooled=snapshot)
 
     async def poll(self, camera: DueCamera, *, force_store: bool = False) -> PollResult:
         """One complete poll. Never raises for a camera's fault.
@@ -173,18 +221,46 @@ class SnapshotPipeline:
         With `force_store` (an on-demand capture) the picture is stored even when
         it looks the same as the last stored one.
         """
+        return (await self.poll_outcome(camera, force_store=force_store)).result
+
+    async def poll_outcome(self, camera: DueCamera, *, force_store: bool = False) -> PollOutcome:
+        """Like `poll`, and also tells which snapshot was spooled rather than stored."""
         try:
             fetched = await self.fetch(camera)
         except SnapshotError as exc:
-            return judge_failure(camera, utcnow(), "offline", exc.reason, self._rng)
+            return PollOutcome(judge_failure(camera, utcnow(), "offline", exc.reason, self._rng))
         except TimeoutError:
-            return judge_failure(camera, utcnow(), "offline", "timeout", self._rng)
+            return PollOutcome(judge_failure(camera, utcnow(), "offline", "timeout", self._rng))
         except NotAnImage as exc:
-            return judge_failure(camera, utcnow(), "offline", exc.reason, self._rng)
+            return PollOutcome(judge_failure(camera, utcnow(), "offline", exc.reason, self._rng))
         if not force_store and is_unchanged(camera, fetched.check):
-            return judge(camera, fetched, None, self._rng)
+            return PollOutcome(judge(camera, fetched, None, self._rng))
         try:
-            snapshot = await self.store(camera, fetched)
+            return await self.store_or_spool(camera, fetched)
         except StoreError:
-            return judge_failure(camera, utcnow(), "degraded", "store unavailable", self._rng)
-        return judge(camera, fetched, snapshot, self._rng)
+            failed = judge_failure(camera, utcnow(), "degraded", "store unavailable", self._rng)
+            return PollOutcome(failed)
+
+
+def new_snapshot(camera: DueCamera, fetched: Fetched) -> NewSnapshot:
+    """The row-to-be of a fetched picture, with its object keys."""
+    key = snapshot_key(
+        "img", camera.department_id, camera.camera_id, fetched.received_at, fetched.sha256
+    )
+    thumb = snapshot_key(
+        "thumb", camera.department_id, camera.camera_id, fetched.received_at, fetched.sha256
+    )
+    check = fetched.check
+    return NewSnapshot(
+        captured_at=fetched.received_at,
+        width=check.width,
+        height=check.height,
+        bytes=len(fetched.data),
+        sha256=fetched.sha256,
+        phash=check.phash,
+        object_key=key,
+        thumb_key=thumb,
+        brightness=check.brightness,
+        sharpness=check.sharpness,
+        flags=check.flags,
+    )

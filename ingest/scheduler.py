@@ -5,6 +5,10 @@ host (an NVR or a platform serving many cameras gets only a few at a time).
 A camera is leased only when a slot is free for it, so a lease never waits in
 a queue; slow or hanging cameras hold their own slot until their timeout and
 never delay the others. Results are written in batches by one recorder task.
+While the object store is away and the local spool is full, no camera is
+leased (polling pauses; pictures already captured are still spooled). On stop,
+in-flight polls get `grace_s` to finish before they are cancelled; the
+cancelled ones keep their lease until it lapses and are polled again then.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from sqlalchemy import update
+
 from catalog.db import Catalog
-from catalog.models import utcnow
+from catalog.models import Camera, utcnow
 from catalog.polls import DueCamera, PollResult, lease_due_cameras, record_poll_results
+from ingest.metrics import IngestMetrics, ingest_metrics, outcome_label
 from ingest.pipeline import SnapshotPipeline
 
 log = logging.getLogger(__name__)
@@ -35,6 +42,7 @@ class SchedulerSettings:
     lease_s: float = 15.0
     idle_s: float = 0.25  # how long to wait before looking for due cameras again
     flush_s: float = 0.2  # how often the recorder writes a batch
+    grace_s: float = 10.0  # how long in-flight polls may finish after stop
 
 
 def host_of(camera: DueCamera) -> str:
@@ -54,13 +62,20 @@ class SchedulerCounters:
     unchanged: int = 0
     failed: int = 0
     recorded: int = 0
+    spooled: int = 0
+    cancelled: int = 0
+    lapsed: int = 0  # leases that ran out before their poll could start
 
 
 class Scheduler:
     """Polls every camera at its interval; one instance per worker process."""
 
     def __init__(
-        self, catalog: Catalog, pipeline: SnapshotPipeline, settings: SchedulerSettings
+        self,
+        catalog: Catalog,
+        pipeline: SnapshotPipeline,
+        settings: SchedulerSettings,
+        metrics: IngestMetrics | None = None,
     ) -> None:
         self._catalog = catalog
         self._pipeline = pipeline
@@ -70,9 +85,12 @@ class Scheduler:
             lambda: asyncio.Semaphore(settings.per_host)
         )
         self._results: list[PollResult] = []
+        # Spooled pictures have no row yet, but later polls must compare with them.
+        self._spooled_phash: dict[str, int] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self.counters = SchedulerCounters()
+        self.metrics = metrics or ingest_metrics()
 
     @property
     def pipeline(self) -> SnapshotPipeline:
@@ -106,10 +124,33 @@ class Scheduler:
                         task.cancel()
                     min_free = self._lease_batch if self._wake.is_set() else 1
         finally:
-            if self._in_flight:
-                await asyncio.gather(*self._in_flight, return_exceptions=True)
+            await self._drain()
             await recorder
-            await self.flush()
+            await self._final_flush()
+
+    async def _final_flush(self) -> None:
+        """Record what is left, retrying for `grace_s` while the database is away."""
+        deadline = time.monotonic() + self._settings.grace_s
+        while True:
+            try:
+                await self.flush()
+                return
+            except Exception:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.5)
+
+    async def _drain(self) -> None:
+        """Let in-flight polls finish for `grace_s`, then cancel the rest."""
+        if not self._in_flight:
+            return
+        _, late = await asyncio.wait(set(self._in_flight), timeout=self._settings.grace_s)
+        for task in late:
+            task.cancel()
+        if late:
+            self.counters.cancelled += len(late)
+            log.warning("%d polls cancelled at shutdown; their leases lapse", len(late))
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def run_once(self) -> int:
         """Poll every camera that is due now, record, and return how many were polled."""
@@ -131,7 +172,7 @@ class Scheduler:
 
     async def _start_due(self, min_free: int = 1) -> int:
         free = self._settings.concurrency - len(self._in_flight)
-        if free < max(1, min_free):
+        if free < max(1, min_free) or self._pipeline.paused:
             return 0
         now = utcnow()
         async with self._catalog.sessions() as session, session.begin():
@@ -142,8 +183,11 @@ class Scheduler:
                 limit=free,
                 lease_s=self._settings.lease_s,
             )
+        self.metrics.leases.inc(len(due))
+        self.metrics.leased.inc(len(due))
+        leased_at = time.monotonic()
         for camera in due:
-            task = asyncio.create_task(self._poll(camera), name=f"poll {camera.uid}")
+            task = asyncio.create_task(self._poll(camera, leased_at), name=f"poll {camera.uid}")
             self._in_flight.add(task)
             task.add_done_callback(self._finished)
         return len(due)
@@ -154,11 +198,26 @@ class Scheduler:
         if not task.cancelled() and task.exception() is not None:
             log.error("poll task failed", exc_info=task.exception())
 
-    async def _poll(self, camera: DueCamera) -> None:
+    async def _poll(self, camera: DueCamera, leased_at: float) -> None:
         async with self._slots, self._hosts[host_of(camera)]:
-            started = time.monotonic()
-            result = await self._pipeline.poll(camera)
+            started, started_at = time.monotonic(), utcnow()
+            if started - leased_at > self._settings.lease_s * 0.8:
+                # The lease lapsed (or nearly) while this poll waited for its host's
+                # slot: another poll of the same due time may have begun. Leave it.
+                self.counters.lapsed += 1
+                self.metrics.leased.dec(1)
+                return
+            outcome = await self._pipeline.poll_outcome(camera)
+        result = outcome.result
         self.counters.polls += 1
+        self.metrics.observe_poll(
+            camera.department_id,
+            outcome_label(result, spooled=outcome.spooled is not None),
+            (result.finished_at - started_at).total_seconds(),  # finished_at: when it answered
+        )
+        if outcome.spooled is not None:
+            self.counters.spooled += 1
+            self._spooled_phash[camera.uid] = outcome.spooled.phash
         if result.snapshot is not None:
             self.counters.stored += 1
         elif result.seen:
@@ -176,25 +235,41 @@ class Scheduler:
         self._results.append(result)
 
     async def _record_loop(self, stop: asyncio.Event) -> None:
+        backoff = 0.0
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._settings.flush_s)
+                await asyncio.wait_for(stop.wait(), self._settings.flush_s + backoff)
             try:
                 await self.flush()
-            except Exception:  # the database is away: keep results, try again shortly
-                await asyncio.sleep(1.0)
+            except Exception:  # the database is away: keep results, try again soon
+                # Short backoff: held results keep their cameras leased only until
+                # the lease lapses, after which another worker may poll them again.
+                backoff = min(max(2 * backoff, 0.25), 1.0)
+            else:
+                backoff = 0.0
 
     async def flush(self) -> None:
         """Write every finished poll's result in one transaction."""
         if not self._results:
             return
-        batch, self._results = self._results, []
+        # In uid order, so that writers of the same camera rows lock them alike.
+        batch, self._results = sorted(self._results, key=lambda r: r.uid), []
+        phashes, self._spooled_phash = self._spooled_phash, {}
         try:
             async with self._catalog.sessions() as session, session.begin():
-                await record_poll_results(session, batch)
+                await record_poll_results(session, batch, owner=self._settings.owner)
+                if phashes:
+                    await session.execute(
+                        update(Camera),
+                        [{"uid": uid, "last_phash": phash} for uid, phash in phashes.items()],
+                    )
         except Exception:
             # Keep the results for the next flush: their objects are already stored.
             log.exception("recording %d poll results failed; will retry", len(batch))
             self._results[:0] = batch
+            self._spooled_phash = phashes | self._spooled_phash
+            self.metrics.record_failures.inc()
             raise
         self.counters.recorded += len(batch)
+        self.metrics.recorded.inc(len(batch))
+        self.metrics.leased.dec(len(batch))

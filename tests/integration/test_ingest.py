@@ -5,6 +5,7 @@ Runs on SQLite and PostgreSQL, with the local store and with the S3 server.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -231,3 +232,45 @@ async def test_a_camera_retired_during_its_poll_stays_retired(rig: Rig) -> None:
     after = (await rig.cameras())["changing-none"]
     assert (after.status, after.lease_until) == ("retired", None)
     assert len(await rig.snapshots()) == 1  # the picture itself is kept
+
+
+async def test_a_lease_returns_the_poll_state_oldest_due_first(rig: Rig) -> None:
+    now = utcnow()
+    async with rig.catalog.sessions() as session, session.begin():
+        cameras = (await session.scalars(select(Camera).order_by(Camera.uid))).all()
+        for i, cam in enumerate(cameras):
+            cam.next_due_at = now - timedelta(seconds=i)
+    async with rig.catalog.sessions() as session, session.begin():
+        due = await lease_due_cameras(session, owner="t", now=now, limit=3, lease_s=15)
+    rows = {c.uid: c for c in (await rig.cameras()).values()}
+    assert [c.uid for c in due] == [c.uid for c in cameras[::-1][:3]]  # the oldest due
+    for camera in due:
+        row = rows[camera.uid]
+        assert (camera.target, camera.kind, camera.due_at) == (
+            row.snapshot_target,
+            row.kind,
+            row.next_due_at,
+        )
+        assert (row.lease_owner, row.lease_until) == ("t", now + timedelta(seconds=15))
+    async with rig.catalog.sessions() as session, session.begin():
+        again = await lease_due_cameras(session, owner="u", now=now, limit=100, lease_s=15)
+    assert {c.uid for c in again} == set(rows) - {c.uid for c in due}
+
+
+@pytest.mark.parametrize("catalog", ["postgresql"], indirect=True)
+async def test_concurrent_leases_skip_each_others_cameras(rig: Rig) -> None:
+    first_leased = asyncio.Event()
+
+    async def lease(owner: str, wait_for: asyncio.Event | None) -> set[str]:
+        async with rig.catalog.sessions() as session, session.begin():
+            if wait_for is not None:
+                await wait_for.wait()
+            due = await lease_due_cameras(session, owner=owner, now=utcnow(), limit=4, lease_s=15)
+            if wait_for is None:
+                first_leased.set()
+                await asyncio.sleep(0.3)  # hold the row locks while the other one leases
+            return {c.uid for c in due}
+
+    a, b = await asyncio.gather(lease("a", None), lease("b", first_leased))
+    assert len(a) == len(b) == 4
+    assert not a & b

@@ -104,4 +104,6 @@ def test_success_keeps_the_cadence_and_restarts_it_when_behind() -> None:
     assert abs((on_time - (T0 + timedelta(seconds=60))).total_seconds()) <= 3
     late = T0 + timedelta(seconds=600)
     behind = next_due(camera(), late, 0, rng)
-    assert late <= behind <= late + timedelta(seconds=6)
+    assert late + timedelta(seconds=57) <= behind <= late + timedelta(seconds=63)
+    half_late = T0 + timedelta(seconds=40)  # planned T0+60 is under half an interval away
+    assert next_due(camera(), half_late, 0, rng) >= half_late + timedelta(seconds=57)
