@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--concurrency", type=int, default=64, help="polls in flight (default: 64)")
     p.add_argument("--per-host", type=int, default=8, help="polls in flight per host (default: 8)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="also serve Prometheus metrics at http://HOST:PORT/metrics, HOST being --host "
+        "(for --no-api workers; 0 picks a free port)",
+    )
 
     p = sub.add_parser(
         "demo", help="a simulated camera farm, a demo config, and camgrid serving it"
@@ -266,6 +273,7 @@ async def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 async def cmd_serve(args: argparse.Namespace) -> int:
+    from ingest.metrics import serve_metrics
     from ingest.worker import WorkerSettings
 
     if args.no_api and args.no_ingest:
@@ -273,6 +281,14 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     loaded = load_or_report(args.config)
     stop = asyncio.Event()
     stop_on_signals(stop)
+    if args.metrics_port is not None:
+        try:
+            bound = serve_metrics(args.host, args.metrics_port)
+        except OSError as exc:
+            raise CliError(f"--metrics-port: cannot listen on {args.metrics_port}: {exc}") from None
+        logging.getLogger("camgrid").info(
+            "metrics listening on http://%s:%d/metrics", args.host, bound
+        )
     async with opened_catalog(loaded, Path.cwd()) as catalog:
         await sync_catalog(catalog, loaded)
         options = ServeOptions(
@@ -280,7 +296,11 @@ async def cmd_serve(args: argparse.Namespace) -> int:
             port=args.port,
             api=not args.no_api,
             ingest=not args.no_ingest,
-            worker=WorkerSettings(concurrency=args.concurrency, per_host=args.per_host),
+            worker=WorkerSettings(
+                concurrency=args.concurrency,
+                per_host=args.per_host,
+                lease_s=float(loaded.settings.lease_seconds),
+            ),
         )
         await serve(loaded, catalog, Path.cwd(), options, stop)
     return 0

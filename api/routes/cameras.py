@@ -69,12 +69,16 @@ FORMAT: Final = Param(
 GEOJSON: Final = "application/geo+json"
 
 
-async def _camera_page(request: web.Request, args: Args) -> CameraPage:
+async def _camera_page(request: web.Request, args: Args, *, detail: bool) -> CameraPage:
     f = camera_filter(args)
     async with request.app[CATALOG].sessions() as session:
         try:
             return await list_cameras(
-                session, f, limit=args.integer("limit"), cursor=args.string("cursor")
+                session,
+                f,
+                limit=args.integer("limit"),
+                cursor=args.string("cursor"),
+                detail=detail,
             )
         except InvalidCursor as exc:
             raise bad_cursor(exc) from None
@@ -82,9 +86,10 @@ async def _camera_page(request: web.Request, args: Args) -> CameraPage:
 
 async def search_cameras(request: web.Request, args: Args) -> web.StreamResponse:
     """Cameras matching every filter given, by uid (or by distance with `near`)."""
-    page = await _camera_page(request, args)
-    crs = args.string("crs") or "wgs84"
     layers = args.string("layers") == "1"
+    # Only `layers=1` shows the source layers; the list shape needs no other columns.
+    page = await _camera_page(request, args, detail=layers)
+    crs = args.string("crs") or "wgs84"
     if args.string("format") == "geojson":
         features = [camera_feature(row, crs) for row in page.items]
         if layers:
@@ -165,9 +170,10 @@ async def camera_events(request: web.Request, args: Args) -> web.StreamResponse:
 
 async def wall(request: web.Request, args: Args) -> web.StreamResponse:
     """The newest thumbnail of each camera matching the filters (null when it has none)."""
-    page = await _camera_page(request, args)
+    page = await _camera_page(request, args, detail=False)
     async with request.app[CATALOG].sessions() as session:
-        latest = await latest_snapshots_for(session, [row.camera.uid for row in page.items])
+        uids = [row.camera.uid for row in page.items]
+        latest = await latest_snapshots_for(session, uids, detail=False)
     items = []
     for row in page.items:
         snapshot = latest.get(row.camera.uid)

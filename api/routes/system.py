@@ -53,8 +53,8 @@ async def health(request: web.Request, args: Args) -> web.StreamResponse:
 
 
 async def metrics(request: web.Request, args: Args) -> web.StreamResponse:
-    """Prometheus metrics of this API process."""
-    return render_metrics(request.app[METRICS])
+    """Prometheus metrics of this process, with camera counts from the catalog."""
+    return await render_metrics(request.app[METRICS], request.app[CATALOG])
 
 
 async def openapi_json(request: web.Request, args: Args) -> web.StreamResponse:

@@ -14,8 +14,10 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.models import CAMERA_STATUSES, Camera, Department, GridCell, Snapshot
+from catalog.queries.search_schema import snapshot_tally
 
 __all__ = [
+    "camera_counts",
     "department_summaries",
     "get_grid",
     "grid_summaries",
@@ -61,7 +63,8 @@ async def _department_counts(session: AsyncSession) -> list[dict[str, Any]]:
 async def stats(session: AsyncSession, now: datetime) -> dict[str, Any]:
     """Cameras by status, snapshots in total and in the minute before `now`, departments."""
     overall = await session.execute(select(Camera.status, func.count()).group_by(Camera.status))
-    snapshots_total = await session.scalar(select(func.count()).select_from(Snapshot))
+    # Kept by triggers (migration 0003): counting tens of millions of rows takes seconds.
+    snapshots_total = await session.scalar(select(func.sum(snapshot_tally.c.n)))
     last_minute = await session.scalar(
         select(func.count())
         .select_from(Snapshot)
@@ -69,9 +72,25 @@ async def stats(session: AsyncSession, now: datetime) -> dict[str, Any]:
     )
     return {
         "cameras": status_counts({status: n for status, n in overall.all()}),
-        "snapshots": {"total": snapshots_total or 0, "last_minute": last_minute or 0},
+        "snapshots": {"total": int(snapshots_total or 0), "last_minute": last_minute or 0},
         "departments": await _department_counts(session),
     }
+
+
+async def camera_counts(
+    session: AsyncSession, now: datetime
+) -> tuple[dict[tuple[str, str], int], int]:
+    """Cameras by `(department, status)`, and how many are under a live poll lease at `now`."""
+    by_department = await _counts_by(session, Camera.department_id)
+    leased = await session.scalar(
+        select(func.count()).select_from(Camera).where(Camera.lease_until > now)
+    )
+    counts = {
+        (department, status): n
+        for department, statuses in by_department.items()
+        for status, n in statuses.items()
+    }
+    return counts, leased or 0
 
 
 async def department_summaries(session: AsyncSession) -> list[dict[str, Any]]:
