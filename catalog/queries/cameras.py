@@ -1,95 +1,75 @@
 """Camera search: filters that combine with AND, comma lists that mean OR, keyset pages.
 
-The rules clients rely on (DESIGN.md, "Details that clients rely on"):
+The rules are those of `catalog.queries.camera_filters`; the order is by uid
+(code points on both engines), or by distance then uid with `near`.
 
-- retired cameras are left out unless `statuses` asks for `retired`;
-- `bbox` bounds are inclusive; `near` keeps cameras within `radius_m`
-  great-circle metres (on the sphere of `catalog.crs.EARTH_RADIUS_M`) and
-  sorts them by distance, then uid; a camera without a location is found by
-  every filter but the spatial ones;
-- `q` is a substring of the name or the address, case-insensitive for Latin
-  letters, any length; `%`, `_` and `\\` in it are literal;
-- without `near` the order is by uid (compared as code points on both engines).
+How a page is found at province scale (hundreds of thousands of cameras):
 
-SQLite has no trigonometry, so `near` is prefiltered in SQL by a box that
-provably holds the circle (`near_box`) and decided in Python with
-`haversine_m`. A `bbox` given in another CRS is prefiltered by a box widened
-by the largest CRS offset and decided in Python on the converted location.
-Tags are decided in Python too: a camera matches when any asked tag is in
-its JSON list.
+1. Every filter that an index can list candidates for (a `Driver`) is
+   counted, capped just above its cap, in one round trip.
+2. When the smallest count is within its cap, the search starts from that
+   filter: its candidates are listed, sorted, and read in uid order in
+   growing chunks, every condition applied, until the page is full.
+3. Otherwise every filter matches many cameras, and the search walks the
+   cameras in uid order (through a composite `(column, uid)` index when one
+   filter is a single value, else through the covering walk index on
+   SQLite), which stops as soon as the page is full.
+
+`near` measures distances in Python (`haversine_m`, the same on both
+engines): from the candidates when they are few, else over growing rings
+(boxes that provably hold each circle, `near_box`) until a ring holds the
+page. Either way the answer is exact; indexes only choose what is read.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from datetime import datetime
+from typing import Any, Final, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, false, or_, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.crs import CRS_NAMES, EARTH_RADIUS_M, from_wgs84, haversine_m, to_wgs84
+from catalog.crs import haversine_m
 from catalog.models import Camera, GridCell
+from catalog.queries.camera_filters import (
+    CRS_MARGIN_DEG,
+    CameraFilter,
+    Driver,
+    LocationCheck,
+    drivers,
+    in_box,
+    near_box,
+    near_center,
+    python_check,
+    sql_conditions,
+)
 from catalog.queries.cursors import decode_cursor, encode_cursor
+from catalog.queries.text import escape_like, pg_text_estimate
 
 __all__ = [
     "CRS_MARGIN_DEG",
+    "LISTED_COLUMNS",
     "CameraFilter",
     "CameraPage",
     "CameraRow",
     "CellRef",
-    "camera_uid_condition",
+    "ListedCamera",
     "escape_like",
     "get_camera",
     "list_cameras",
+    "matching_uids",
     "near_box",
 ]
 
-#: How far (degrees, per axis) a GCJ-02 or BD-09 position may lie from its WGS-84
-#: position. A camera at WGS-84 p shows at p + offset(p) in the other system, so if
-#: that lies in a box, p lies in the box widened by the largest |offset|. Measured
-#: offsets stay under 0.017° (BD-09, anywhere); the margin only widens a prefilter.
-CRS_MARGIN_DEG: Final = 0.03
-# Widening of the `near` box against rounding in its own arithmetic (about 1 cm).
-_ROUNDING_DEG: Final = 1e-7
-# Rows fetched per round when a Python filter may reject some of them.
+# Rows fetched per round when a Python check may reject some of them.
 _MIN_BATCH: Final = 500
-
-BBox = tuple[float, float, float, float]
-
-
-@dataclass(frozen=True)
-class CameraFilter:
-    """What to look for. Empty tuples and None mean "no restriction".
-
-    `bbox` is (min_lon, min_lat, max_lon, max_lat) and `near` is (lon, lat),
-    both in `crs`; `radius_m` is needed with `near` and only with it.
-    """
-
-    bbox: BBox | None = None
-    near: tuple[float, float] | None = None
-    radius_m: float | None = None
-    grid_ids: tuple[str, ...] = ()
-    communities: tuple[str, ...] = ()
-    departments: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    q: str | None = None
-    crs: str = "wgs84"
-
-    def __post_init__(self) -> None:
-        if (self.near is None) != (self.radius_m is None):
-            raise ValueError("near and radius_m go together")
-        if self.radius_m is not None and not self.radius_m >= 0:
-            raise ValueError("radius_m must be a non-negative number")
-        if self.crs not in CRS_NAMES:
-            raise ValueError(f"unknown crs {self.crs!r}")
-        if self.bbox is not None and not (
-            self.bbox[0] <= self.bbox[2] and self.bbox[1] <= self.bbox[3]
-        ):
-            raise ValueError("bbox minimum exceeds its maximum")
+# A walk merges the index ranges of at most this many values of one column.
+_MERGE_MOST: Final = 32
+# The first chunk of sorted candidates read in the candidate plan; each next one is 4x.
+_FIRST_CHUNK: Final = 256
 
 
 @dataclass(frozen=True)
@@ -119,204 +99,347 @@ class CameraPage:
     next_cursor: str | None
 
 
-def escape_like(text: str) -> str:
-    """`text` with LIKE's wildcards and the escape character itself made literal (escape `\\`)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+#: What the list shape of a camera reads (DESIGN.md, "A camera"); with
+#: `detail=False` a page's cameras are `ListedCamera`s holding only these.
+LISTED_COLUMNS: Final = (
+    Camera.uid, Camera.department_id, Camera.camera_id, Camera.name, Camera.address,
+    Camera.lon, Camera.lat, Camera.grid_id, Camera.kind, Camera.tags, Camera.status,
+    Camera.status_reason, Camera.status_since, Camera.last_snapshot_at, Camera.gb28181,
+)  # fmt: skip
+_CELL_COLUMNS: Final = (GridCell.grid_id, GridCell.name, GridCell.community, GridCell.street)
 
 
-def near_box(lon: float, lat: float, radius_m: float) -> BBox:
-    """A WGS-84 box that holds every point within `radius_m` of (lon, lat).
+class ListedCamera(NamedTuple):
+    """A camera as a page of search results shows it: the `LISTED_COLUMNS`, nothing else.
 
-    The latitude span is the angular radius. The longitude span is the widest
-    the circle reaches, asin(sin δ / cos φ), attained at the circle's tangent
-    meridians (not at the centre's latitude). When the circle holds a pole or
-    crosses the antimeridian the box spans every longitude: larger, never wrong.
+    Read from plain rows, without the ORM's bookkeeping (most of the cost of
+    a page); it stands in for a `Camera` wherever only those attributes are
+    read, and any other attribute raises `AttributeError`.
     """
-    delta = radius_m / EARTH_RADIUS_M
-    if delta >= math.pi:
-        return (-180.0, -90.0, 180.0, 90.0)
-    phi = math.radians(lat)
-    lat_lo = math.degrees(phi - delta) - _ROUNDING_DEG
-    lat_hi = math.degrees(phi + delta) + _ROUNDING_DEG
-    if lat_lo <= -90.0 or lat_hi >= 90.0:
-        return (-180.0, max(lat_lo, -90.0), 180.0, min(lat_hi, 90.0))
-    span = math.degrees(math.asin(min(1.0, math.sin(delta) / math.cos(phi)))) + _ROUNDING_DEG
-    if lon - span < -180.0 or lon + span > 180.0:
-        return (-180.0, lat_lo, 180.0, lat_hi)
-    return (lon - span, lat_lo, lon + span, lat_hi)
+
+    uid: str
+    department_id: str
+    camera_id: str
+    name: str
+    address: str
+    lon: float | None
+    lat: float | None
+    grid_id: str | None
+    kind: str
+    tags: list[str]
+    status: str
+    status_reason: str
+    status_since: datetime
+    last_snapshot_at: datetime | None
+    gb28181: dict[str, Any] | None
 
 
-def _near_center(f: CameraFilter) -> tuple[float, float]:
-    assert f.near is not None
-    return to_wgs84(f.crs, f.near[0], f.near[1])
+_LISTED_WIDTH: Final = len(LISTED_COLUMNS)
 
 
-def _in_box(column_lon: Any, column_lat: Any, box: BBox) -> list[ColumnElement[bool]]:
-    return [column_lon.between(box[0], box[2]), column_lat.between(box[1], box[3])]
+def _rows_select(detail: bool = True) -> Select[*tuple[Any, ...]]:
+    """Cameras with their cells: ORM `Camera`s, or with `detail=False` plain listed columns."""
+    if not detail:
+        # The other columns (source layers, targets, leases) are most of a
+        # row's bytes and JSON; a page of search results never shows them.
+        plain = select(*LISTED_COLUMNS, *_CELL_COLUMNS)
+        return plain.outerjoin(GridCell, GridCell.grid_id == Camera.grid_id)
+    full = select(Camera, *_CELL_COLUMNS)
+    return full.outerjoin(GridCell, GridCell.grid_id == Camera.grid_id)
 
 
-def _sql_conditions(f: CameraFilter) -> list[ColumnElement[bool]]:
-    """The conditions SQL decides exactly, plus the spatial prefilters."""
-    conds: list[ColumnElement[bool]] = []
-    if f.statuses:
-        conds.append(Camera.status.in_(f.statuses))
-    else:
-        conds.append(Camera.status != "retired")
-    if f.departments:
-        conds.append(Camera.department_id.in_(f.departments))
-    if f.kinds:
-        conds.append(Camera.kind.in_(f.kinds))
-    if f.grid_ids:
-        conds.append(Camera.grid_id.in_(f.grid_ids))
-    if f.communities:
-        cells = select(GridCell.grid_id).where(GridCell.community.in_(f.communities))
-        conds.append(Camera.grid_id.in_(cells))
-    if f.q:
-        pattern = f"%{escape_like(f.q)}%"
-        conds.append(
-            or_(
-                Camera.name.ilike(pattern, escape="\\"),
-                Camera.address.ilike(pattern, escape="\\"),
-            )
-        )
-    if f.bbox is not None:
-        box = f.bbox
-        if f.crs != "wgs84":
-            m = CRS_MARGIN_DEG
-            box = (box[0] - m, box[1] - m, box[2] + m, box[3] + m)
-        conds.extend(_in_box(Camera.lon, Camera.lat, box))
-    if f.near is not None:
-        assert f.radius_m is not None
-        conds.extend(_in_box(Camera.lon, Camera.lat, near_box(*_near_center(f), f.radius_m)))
-    return conds
-
-
-def _python_check(f: CameraFilter) -> Callable[[Camera], bool] | None:
-    """The part of `f` that SQL only prefilters, as a predicate; None when SQL is exact."""
-    checks: list[Callable[[Camera], bool]] = []
-    if f.tags:
-        wanted = set(f.tags)
-        checks.append(lambda c: not wanted.isdisjoint(c.tags or ()))
-    if f.bbox is not None and f.crs != "wgs84":
-        crs, (x0, y0, x1, y1) = f.crs, f.bbox
-
-        def in_crs_box(c: Camera) -> bool:
-            if c.lon is None or c.lat is None:
-                return False
-            x, y = from_wgs84(crs, c.lon, c.lat)
-            return x0 <= x <= x1 and y0 <= y <= y1
-
-        checks.append(in_crs_box)
-    if f.near is not None:
-        (lon, lat), radius = _near_center(f), f.radius_m
-        checks.append(
-            lambda c: (
-                c.lon is not None
-                and c.lat is not None
-                and haversine_m(lon, lat, c.lon, c.lat) <= (radius or 0.0)
-            )
-        )
-    if not checks:
-        return None
-    return lambda c: all(check(c) for check in checks)
-
-
-def _rows_select() -> Select[Camera, str, str, str, str]:
-    return select(
-        Camera, GridCell.grid_id, GridCell.name, GridCell.community, GridCell.street
-    ).outerjoin(GridCell, GridCell.grid_id == Camera.grid_id)
+def _uid_of(row: Any) -> str:
+    """The uid of a row of `_rows_select` (either kind)."""
+    first = row[0]
+    return first if isinstance(first, str) else str(first.uid)
 
 
 def _row(row: Any, distance_m: float | None = None) -> CameraRow:
-    camera, grid_id, name, community, street = row
+    if isinstance(row[0], str):
+        # A ListedCamera answers for the list shape's attributes, as a Camera would.
+        camera = cast(Camera, ListedCamera._make(row[:_LISTED_WIDTH]))
+        grid_id, name, community, street = row[_LISTED_WIDTH:]
+    else:
+        camera, grid_id, name, community, street = row
     cell = None if grid_id is None else CellRef(grid_id, name, community, street)
     return CameraRow(camera, cell, distance_m)
 
 
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
 def _uid_key(session: AsyncSession) -> SQLColumnExpression[str]:
     """Camera.uid compared by code point: SQLite's BINARY, PostgreSQL's "C" collation."""
-    if session.get_bind().dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         return Camera.uid.collate("C")
     return Camera.uid
 
 
+async def _drivers(session: AsyncSession, f: CameraFilter, *, boxes: bool = True) -> list[Driver]:
+    dialect = _dialect(session)
+    estimate = None
+    if dialect == "postgresql" and f.q:
+        estimate = await pg_text_estimate(session, f.q)
+    return drivers(f, dialect, boxes=boxes, text_estimate=estimate)
+
+
+async def _smallest(session: AsyncSession, found: Sequence[Driver]) -> Driver | None:
+    """The driver with the fewest candidates among those within their cap, else None."""
+    if not found:
+        return None
+    counts = (await session.execute(select(*(d.candidates.count for d in found)))).one()
+    within = [(int(c or 0), d) for c, d in zip(counts, found, strict=True) if int(c or 0) <= d.cap]
+    return min(within, key=lambda x: x[0])[1] if within else None
+
+
+async def _candidate_uids(session: AsyncSession, driver: Driver, after: str | None) -> list[str]:
+    """The driver's candidates in uid (code point) order, after `after`."""
+    uids = sorted(set(await session.scalars(driver.candidates.uids)))
+    return uids if after is None else uids[bisect_right(uids, after) :]
+
+
 async def list_cameras(
-    session: AsyncSession, f: CameraFilter, *, limit: int, cursor: str | None = None
+    session: AsyncSession,
+    f: CameraFilter,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    detail: bool = True,
 ) -> CameraPage:
     """The page of cameras matching `f` after `cursor`; see the module doc for the rules.
 
-    Raises `InvalidCursor` for a cursor this ordering did not hand out.
+    With `detail=False` the cameras are `ListedCamera`s: only `LISTED_COLUMNS`,
+    much cheaper to read. Raises `InvalidCursor` for a cursor this ordering
+    did not hand out.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
     if f.near is not None:
-        return await _list_near(session, f, limit=limit, cursor=cursor)
+        return await _list_near(session, f, limit=limit, cursor=cursor, detail=detail)
     after = None if cursor is None else str(decode_cursor(cursor, "uid", (str,))[0])
-    key = _uid_key(session)
-    check = _python_check(f)
-    batch = limit + 1 if check is None else max(4 * (limit + 1), _MIN_BATCH)
-    base = _rows_select().where(*_sql_conditions(f)).order_by(key).limit(batch)
-    found: list[CameraRow] = []
-    while len(found) <= limit:
-        stmt = base if after is None else base.where(key > after)
-        rows = (await session.execute(stmt)).all()
-        found.extend(r for r in map(_row, rows) if check is None or check(r.camera))
-        if len(rows) < batch:
-            break
-        after = rows[-1][0].uid
+    dialect = _dialect(session)
+    found_drivers = await _drivers(session, f)
+    check = python_check(f)
+    read = _Reader(session, check, limit, detail)
+    # Only column filters, one of them a single value: walking that value's
+    # (column, uid) index is never worse than listing its cameras. Otherwise
+    # count the candidates of each filter first.
+    obvious = all(d.column is not None for d in found_drivers) and any(
+        d.ordered for d in found_drivers
+    )
+    best = None if obvious else await _smallest(session, found_drivers)
+    if best is not None:
+        uids = await _candidate_uids(session, best, after)
+        # On SQLite the other conditions stay off their indexes: the chunk of
+        # uids is where each read starts.
+        conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
+        found = await read.candidates(uids, conds)
+    else:
+        found = await read.walk(f, found_drivers, after)
     if len(found) > limit:
         return CameraPage(found[:limit], encode_cursor("uid", found[limit - 1].camera.uid))
     return CameraPage(found, None)
 
 
+class _Reader:
+    """Reads matching cameras in uid order until `limit + 1`, in batches."""
+
+    def __init__(
+        self, session: AsyncSession, check: LocationCheck | None, limit: int, detail: bool
+    ) -> None:
+        self.session = session
+        self.check = check
+        self.limit = limit
+        self.detail = detail
+        self.key = _uid_key(session)
+
+    def _keep(self, rows: Sequence[Any]) -> list[CameraRow]:
+        kept = (_row(r) for r in rows)
+        return [r for r in kept if self.check is None or self.check(r.camera.lon, r.camera.lat)]
+
+    async def candidates(
+        self, uids: list[str], conds: list[ColumnElement[bool]]
+    ) -> list[CameraRow]:
+        """Matches among sorted candidate uids, read in growing chunks.
+
+        Each chunk is first decided on (uid, lon, lat) alone, which on SQLite
+        the covering walk index answers for most conditions without reading
+        rows; only the page's own rows are then read in full.
+        """
+        kept: list[str] = []
+        start, size = 0, _FIRST_CHUNK
+        while start < len(uids) and len(kept) <= self.limit:
+            chunk = uids[start : start + size]
+            start, size = start + size, size * 4
+            stmt = _light_select([Camera.uid.in_(chunk), *conds]).order_by(self.key)
+            if self.check is None:
+                stmt = stmt.limit(self.limit + 1 - len(kept))
+            rows = (await self.session.execute(stmt)).all()
+            kept.extend(uid for uid, lon, lat in rows if self.check is None or self.check(lon, lat))
+        kept = kept[: self.limit + 1]
+        if not kept:
+            return []
+        stmt = _rows_select(self.detail).where(Camera.uid.in_(kept)).order_by(self.key)
+        return [_row(r) for r in (await self.session.execute(stmt)).all()]
+
+    async def walk(
+        self, f: CameraFilter, found_drivers: Sequence[Driver], after: str | None
+    ) -> list[CameraRow]:
+        """Matches in uid order from `after`.
+
+        No filter is rare here. When one is a list of values of an indexed
+        column, the walk follows that column's `(column, uid)` index: one
+        range per value, merged (a list's values are far apart in uid order,
+        as a department's uids all start with its id). Otherwise it follows
+        the uids themselves; on SQLite the conditions are written off their
+        indexes (`index_free`) so that the covering walk index serves the
+        order and decides them without reading rows.
+        """
+        dialect = _dialect(self.session)
+        key = self.key
+        batch = self.limit + 1 if self.check is None else max(4 * (self.limit + 1), _MIN_BATCH)
+        conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
+        columns = [d for d in found_drivers if d.column is not None]
+        by = next((d for d in columns if d.ordered), columns[0] if columns else None)
+        if by is not None and len(by.values) > _MERGE_MOST:
+            by = None
+        found: list[CameraRow] = []
+        while len(found) <= self.limit:
+            past = [] if after is None else [key > after]
+            if by is None:
+                stmt = _rows_select(self.detail).where(*conds, *past)
+            elif by.ordered:
+                stmt = _rows_select(self.detail).where(by.column == by.values[0], *conds, *past)
+            else:
+                ranges = [
+                    select(Camera.uid)
+                    .where(by.column == value, *conds, *past)
+                    .order_by(key)
+                    .limit(batch)
+                    .subquery()
+                    for value in by.values
+                ]
+                merged = union_all(*(select(r.c.uid) for r in ranges))
+                stmt = _rows_select(self.detail).where(Camera.uid.in_(merged))
+            rows = (await self.session.execute(stmt.order_by(key).limit(batch))).all()
+            found.extend(self._keep(rows))
+            if len(rows) < batch:
+                break
+            after = _uid_of(rows[-1])
+        return found
+
+
+# near: distances measured in Python, from candidates or over growing rings.
+
+Measured = tuple[float, str]
+
+
+def _light_select(conds: Sequence[ColumnElement[bool]]) -> Select[str, float | None, float | None]:
+    return select(Camera.uid, Camera.lon, Camera.lat).where(*conds)
+
+
+class _Circle:
+    """Distances from a centre, kept when within the radius and past the cursor."""
+
+    def __init__(self, f: CameraFilter, after: Measured | None) -> None:
+        self.lon, self.lat = near_center(f)
+        self.radius = f.radius_m or 0.0
+        self.check = python_check(f, near=False)
+        self.after = after
+
+    def measure(self, rows: Sequence[Any], within: float) -> list[Measured]:
+        """(distance, uid) of the rows within `within` metres (and the radius), past the cursor."""
+        out: list[Measured] = []
+        limit = min(within, self.radius)
+        for uid, lon, lat in rows:
+            if lon is None or lat is None:
+                continue
+            if self.check is not None and not self.check(lon, lat):
+                continue
+            d = haversine_m(self.lon, self.lat, lon, lat)
+            if d <= limit and (self.after is None or (d, uid) > self.after):
+                out.append((d, uid))
+        return out
+
+
 async def _list_near(
-    session: AsyncSession, f: CameraFilter, *, limit: int, cursor: str | None
+    session: AsyncSession, f: CameraFilter, *, limit: int, cursor: str | None, detail: bool
 ) -> CameraPage:
-    """Every candidate in the circle's box, measured, sorted by (distance, uid), sliced."""
-    after: tuple[float, str] | None = None
+    """The page of cameras within the circle, by (distance, uid), after `cursor`."""
+    after: Measured | None = None
     if cursor is not None:
         d, uid = decode_cursor(cursor, "near", (float, str))
         after = (float(d), str(uid))
-    # The distance is both the filter and the sort key: measure once, here.
-    others = _python_check(replace(f, near=None, radius_m=None))
-    lon, lat = _near_center(f)
-    radius = f.radius_m or 0.0
-    rows = (await session.execute(_rows_select().where(*_sql_conditions(f)))).all()
-    measured: list[tuple[float, str, Any]] = []
-    for row in rows:
-        camera: Camera = row[0]
-        if camera.lon is None or camera.lat is None:
-            continue
-        if others is not None and not others(camera):
-            continue
-        distance = haversine_m(lon, lat, camera.lon, camera.lat)
-        if distance <= radius:
-            measured.append((distance, camera.uid, row))
-    measured.sort(key=lambda m: (m[0], m[1]))
-    if after is not None:
-        measured = [m for m in measured if (m[0], m[1]) > after]
-    items = [_row(m[2], m[0]) for m in measured[:limit]]
+    circle = _Circle(f, after)
+    # Every condition but the circle's box (each ring adds its own), on SQLite
+    # kept off their indexes: the rings start at the box, candidates at their uids.
+    sqlite = _dialect(session) == "sqlite"
+    conds = sql_conditions(
+        replace(f, near=None, radius_m=None), _dialect(session), index_free=sqlite
+    )
+    # A box is read ring by ring; another filter is the start only when it is rare.
+    best = await _smallest(session, await _drivers(session, f, boxes=False))
+    if best is not None:
+        uids = list(set(await session.scalars(best.candidates.uids)))
+        box = in_box(near_box(circle.lon, circle.lat, circle.radius), index_free=sqlite)
+        rows = (await session.execute(_light_select([Camera.uid.in_(uids), *conds, *box]))).all()
+        measured = circle.measure(rows, circle.radius)
+    else:
+        measured = await _rings(session, circle, conds, limit)
+    measured.sort()
+    page = measured[:limit]
+    items = await _rows_in_order(session, page, detail)
     if len(measured) > limit:
-        last = measured[limit - 1]
-        return CameraPage(items, encode_cursor("near", last[0], last[1]))
+        return CameraPage(items, encode_cursor("near", *page[-1]))
     return CameraPage(items, None)
 
 
-async def camera_uid_condition(
-    session: AsyncSession, f: CameraFilter, column: SQLColumnExpression[str]
-) -> ColumnElement[bool]:
-    """A condition that `column` holds the uid of a camera matching `f`.
+async def _rings(
+    session: AsyncSession, circle: _Circle, conds: list[ColumnElement[bool]], limit: int
+) -> list[Measured]:
+    """Matches within growing radii from the cursor's distance, until one holds `limit + 1`.
 
-    When SQL decides `f` exactly this is a subquery; otherwise the matching
-    uids are found first (a few thousand at most) and listed.
+    Every match within a ring's radius lies in the ring's box, so once a ring
+    holds `limit + 1` matches past the cursor they are the next ones overall.
     """
-    conds = _sql_conditions(f)
-    check = _python_check(f)
-    if check is None:
-        return column.in_(select(Camera.uid).where(*conds))
-    cameras = await session.scalars(select(Camera).where(*conds))
-    uids = [c.uid for c in cameras if check(c)]
-    return column.in_(uids) if uids else false()
+    inner = 0.0 if circle.after is None else circle.after[0]
+    step = max(circle.radius / 64, 50.0)
+    while True:
+        within = min(inner + step, circle.radius)
+        box = in_box(near_box(circle.lon, circle.lat, within))
+        rows = (await session.execute(_light_select([*conds, *box]))).all()
+        measured = circle.measure(rows, within)
+        if len(measured) > limit or within >= circle.radius:
+            return measured
+        # Area grows with the square of the radius: aim at twice the page.
+        growth = (2 * (limit + 1) / max(len(measured), 1)) ** 0.5
+        step *= min(max(growth, 2.0), 8.0)
+
+
+async def _rows_in_order(
+    session: AsyncSession, page: list[Measured], detail: bool
+) -> list[CameraRow]:
+    if not page:
+        return []
+    stmt = _rows_select(detail).where(Camera.uid.in_([uid for _, uid in page]))
+    by_uid = {_uid_of(r): r for r in (await session.execute(stmt)).all()}
+    return [_row(by_uid[uid], d) for d, uid in page if uid in by_uid]
+
+
+async def matching_uids(session: AsyncSession, f: CameraFilter) -> list[str] | None:
+    """Every uid matching `f` (any order), or None when no filter is rare enough to list them.
+
+    The list holds at most a few thousand uids (the drivers' caps).
+    """
+    best = await _smallest(session, await _drivers(session, f))
+    if best is None:
+        return None
+    uids = list(set(await session.scalars(best.candidates.uids)))
+    conds = sql_conditions(f, _dialect(session))
+    rows = (await session.execute(_light_select([Camera.uid.in_(uids), *conds]))).all()
+    check = python_check(f)
+    return [uid for uid, lon, lat in rows if check is None or check(lon, lat)]
 
 
 async def get_camera(session: AsyncSession, uid: str) -> CameraRow | None:

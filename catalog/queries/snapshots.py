@@ -4,29 +4,71 @@ Order is `captured_at` descending, then `id` descending; `since` is
 inclusive and `until` exclusive. An area is any `CameraFilter`; a snapshot
 listing by area includes the snapshots of cameras retired since (history is
 never dropped) when the filter's `statuses` says so.
+
+Two ways to find a page, chosen by how many cameras the area holds:
+
+- a few (up to `AREA_CAP`): through `(camera_uid, captured_at, id)`, one
+  index range per camera, over time slices that grow backwards from the
+  upper bound until the page is full, so the work stays near one page
+  whatever the window;
+- many (or no area): backwards through `(captured_at, id, camera_uid)`,
+  keeping the rows of the area's cameras, which stops at the page's end.
+
+Both read index keys only; the page's rows are fetched by id at the end.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, Final, cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from catalog.models import Camera, Snapshot
-from catalog.queries.cameras import CameraFilter, camera_uid_condition
+from catalog.queries.camera_filters import (
+    CameraFilter,
+    python_check,
+    sql_conditions,
+    unindexed,
+)
+from catalog.queries.cameras import matching_uids
 from catalog.queries.cursors import decode_cursor, decode_time, encode_cursor, encode_time
 
 __all__ = [
+    "AREA_CAP",
+    "TILE_COLUMNS",
     "SnapshotPage",
+    "SnapshotTile",
     "get_snapshot",
     "latest_snapshot",
     "latest_snapshots_for",
     "list_snapshots",
 ]
+
+#: Areas of up to this many cameras are read camera by camera.
+AREA_CAP: Final = 1500
+#: The snapshot interval assumed when sizing the first time slice; a wrong guess
+#: only costs more (or fewer) slices.
+_INTERVAL_S: Final = 300.0
+
+Key = tuple[datetime, int]
 
 
 @dataclass(frozen=True)
@@ -35,6 +77,36 @@ class SnapshotPage:
 
     items: list[Snapshot]
     next_cursor: str | None
+
+
+def _before(key: Key) -> ColumnElement[bool]:
+    """Strictly after `key` in newest-first order: older, or as old with a smaller id."""
+    at, last_id = key
+    return or_(Snapshot.captured_at < at, and_(Snapshot.captured_at == at, Snapshot.id < last_id))
+
+
+def _member(dialect: str, uids: Select[str]) -> ColumnElement[bool]:
+    """`Snapshot.camera_uid` is among `uids`, tested row by row against a hash of them.
+
+    SQLite builds a temporary index of an IN subquery by itself; `+column`
+    keeps it from starting at the cameras instead of at the time index.
+    PostgreSQL would turn it into a join and may probe the cameras once per
+    snapshot; `IS TRUE` keeps it a subplan, which PostgreSQL hashes once.
+    """
+    if dialect == "sqlite":
+        member: ColumnElement[bool] = unindexed(Snapshot.camera_uid).in_(uids)
+        return member
+    return Snapshot.camera_uid.in_(uids).is_(true())
+
+
+def _uid_in(dialect: str, uids: Sequence[str]) -> ColumnElement[bool]:
+    """`Snapshot.camera_uid` is one of `uids`, as one parameter however many there are."""
+    if dialect == "sqlite":
+        each = func.json_each(bindparam("area_uids", json.dumps(list(uids))))
+        values: Select[str] = select(literal_column("value", String)).select_from(each)
+        return _member(dialect, values)
+    unnest = func.unnest(bindparam("area_uids", list(uids), type_=ARRAY(String)))
+    return _member(dialect, select(unnest))
 
 
 async def list_snapshots(
@@ -53,32 +125,129 @@ async def list_snapshots(
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    stmt = select(Snapshot)
-    if camera_uid is not None:
-        stmt = stmt.where(Snapshot.camera_uid == camera_uid)
-    if area is not None:
-        stmt = stmt.where(await camera_uid_condition(session, area, Snapshot.camera_uid))
-    if since is not None:
-        stmt = stmt.where(Snapshot.captured_at >= since)
-    if until is not None:
-        stmt = stmt.where(Snapshot.captured_at < until)
+    after: Key | None = None
     if cursor is not None:
         at_raw, last_id = decode_cursor(cursor, "snap", (str, int))
-        at = decode_time(at_raw)
-        stmt = stmt.where(
-            or_(
-                Snapshot.captured_at < at,
-                and_(Snapshot.captured_at == at, Snapshot.id < int(last_id)),
-            )
-        )
-    stmt = stmt.order_by(Snapshot.captured_at.desc(), Snapshot.id.desc()).limit(limit + 1)
-    found = list(await session.scalars(stmt))
+        after = (decode_time(at_raw), int(last_id))
+    window = _Window(since, until, after, limit + 1)
+    if area is None:
+        cameras = None if camera_uid is None else [camera_uid]
+    else:
+        cameras = await matching_uids(session, area)
+        if cameras is not None and camera_uid is not None:
+            cameras = [uid for uid in cameras if uid == camera_uid]
+    dialect = session.get_bind().dialect.name
+    if cameras is not None and len(cameras) <= AREA_CAP:
+        keys = await _by_cameras(session, cameras, window)
+    else:
+        members = []
+        if cameras is not None:
+            members.append(_uid_in(dialect, cameras))
+        elif area is not None:
+            members.append(await _area_members(session, area))
+        if camera_uid is not None:
+            members.append(Snapshot.camera_uid == camera_uid)
+        keys = await _by_time(session, members, window)
+    found = await _rows(session, [i for _, i in keys[: limit + 1]])
     if len(found) > limit:
         last = found[limit - 1]
         return SnapshotPage(
             found[:limit], encode_cursor("snap", encode_time(last.captured_at), last.id)
         )
     return SnapshotPage(found, None)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """[since, until), past the cursor key `after`, `want` keys wanted."""
+
+    since: datetime | None
+    until: datetime | None
+    after: Key | None
+    want: int
+
+    def bounds(self) -> list[ColumnElement[bool]]:
+        conds: list[ColumnElement[bool]] = []
+        if self.since is not None:
+            conds.append(Snapshot.captured_at >= self.since)
+        if self.until is not None:
+            conds.append(Snapshot.captured_at < self.until)
+        if self.after is not None:
+            conds.append(_before(self.after))
+        return conds
+
+
+def _newest_first(*conds: ColumnElement[bool], limit: int) -> Any:
+    return (
+        select(Snapshot.captured_at, Snapshot.id)
+        .where(*conds)
+        .order_by(Snapshot.captured_at.desc(), Snapshot.id.desc())
+        .limit(limit)
+    )
+
+
+async def _by_time(
+    session: AsyncSession, members: list[ColumnElement[bool]], window: _Window
+) -> list[Key]:
+    stmt = _newest_first(*members, *window.bounds(), limit=window.want)
+    return [(at, i) for at, i in (await session.execute(stmt)).all()]
+
+
+async def _by_cameras(session: AsyncSession, uids: list[str], window: _Window) -> list[Key]:
+    """The newest keys of a few cameras, slice by slice backwards in time.
+
+    One camera needs no slices: its index range is already newest first.
+    """
+    if not uids:
+        return []
+    if len(uids) == 1:
+        return await _by_time(session, [Snapshot.camera_uid == uids[0]], window)
+    top = window.until
+    if window.after is not None and (top is None or window.after[0] < top):
+        top = window.after[0] + timedelta(microseconds=1)
+    earliest = window.since
+    if earliest is None:
+        earliest = await session.scalar(select(func.min(Snapshot.captured_at)))
+        if earliest is None:
+            return []
+    if top is None:
+        top = await session.scalar(select(func.max(Snapshot.captured_at)))
+        if top is None:
+            return []
+        top += timedelta(microseconds=1)
+    member = Snapshot.camera_uid.in_(uids)
+    span = timedelta(seconds=max(2.0 * window.want * _INTERVAL_S / len(uids), 1.0))
+    keys: list[Key] = []
+    high = top
+    while True:
+        low = max(high - span, earliest)
+        conds = [member, *window.bounds(), Snapshot.captured_at >= low]
+        if high < top:
+            conds.append(Snapshot.captured_at < high)
+        stmt = _newest_first(*conds, limit=window.want - len(keys))
+        keys.extend((at, i) for at, i in (await session.execute(stmt)).all())
+        if len(keys) >= window.want or low <= earliest:
+            return keys
+        high, span = low, span * 4
+
+
+async def _area_members(session: AsyncSession, area: CameraFilter) -> ColumnElement[bool]:
+    """`Snapshot.camera_uid` belongs to a camera of a large `area`."""
+    dialect = session.get_bind().dialect.name
+    conds = sql_conditions(area, dialect)
+    check = python_check(area)
+    if check is None:
+        return _member(dialect, select(Camera.uid).where(*conds))
+    rows = (await session.execute(select(Camera.uid, Camera.lon, Camera.lat).where(*conds))).all()
+    return _uid_in(dialect, [uid for uid, lon, lat in rows if check(lon, lat)])
+
+
+async def _rows(session: AsyncSession, ids: list[int]) -> list[Snapshot]:
+    if not ids:
+        return []
+    found = list(await session.scalars(select(Snapshot).where(Snapshot.id.in_(ids))))
+    found.sort(key=lambda s: (s.captured_at, s.id), reverse=True)
+    return found
 
 
 async def get_snapshot(session: AsyncSession, snapshot_id: int) -> Snapshot | None:
@@ -88,17 +257,42 @@ async def get_snapshot(session: AsyncSession, snapshot_id: int) -> Snapshot | No
 
 async def latest_snapshot(session: AsyncSession, camera_uid: str) -> Snapshot | None:
     """The newest stored snapshot of one camera, or None when it has none."""
-    page = await list_snapshots(session, camera_uid=camera_uid, limit=1)
-    return page.items[0] if page.items else None
+    stmt = (
+        select(Snapshot)
+        .where(Snapshot.camera_uid == camera_uid)
+        .order_by(Snapshot.captured_at.desc(), Snapshot.id.desc())
+        .limit(1)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+#: What a wall tile shows of a snapshot; `detail=False` reads only these.
+TILE_COLUMNS: Final = (Snapshot.id, Snapshot.camera_uid, Snapshot.captured_at)
+
+
+class SnapshotTile:
+    """A snapshot as a wall tile shows it: `TILE_COLUMNS`, nothing else.
+
+    It stands in for a `Snapshot` wherever only those are read; any other
+    attribute raises `AttributeError`.
+    """
+
+    __slots__ = ("camera_uid", "captured_at", "id")
+
+    def __init__(self, snapshot_id: int, camera_uid: str, captured_at: datetime) -> None:
+        self.id = snapshot_id
+        self.camera_uid = camera_uid
+        self.captured_at = captured_at
 
 
 async def latest_snapshots_for(
-    session: AsyncSession, camera_uids: Sequence[str]
+    session: AsyncSession, camera_uids: Sequence[str], *, detail: bool = True
 ) -> dict[str, Snapshot]:
     """The newest snapshot of each of `camera_uids` that has one, by camera uid.
 
     One query: for each camera a correlated subquery picks its newest id
-    through the (camera_uid, captured_at, id) index.
+    through the (camera_uid, captured_at, id) index. With `detail=False` the
+    snapshots are `SnapshotTile`s (only `TILE_COLUMNS`, much cheaper to read).
     """
     if not camera_uids:
         return {}
@@ -111,9 +305,10 @@ async def latest_snapshots_for(
         .correlate(Camera)
         .scalar_subquery()
     )
-    stmt = (
-        select(Snapshot)
-        .join(Camera, Snapshot.id == newest_id)
-        .where(Camera.uid.in_(list(camera_uids)))
-    )
+    newest = select(newest_id).where(Camera.uid.in_(list(camera_uids)))
+    if not detail:
+        tiles = await session.execute(select(*TILE_COLUMNS).where(Snapshot.id.in_(newest)))
+        # A SnapshotTile answers for the tile's attributes, as a Snapshot would.
+        return {uid: cast(Snapshot, SnapshotTile(i, uid, at)) for i, uid, at in tiles.all()}
+    stmt = select(Snapshot).where(Snapshot.id.in_(newest))
     return {s.camera_uid: s for s in await session.scalars(stmt)}

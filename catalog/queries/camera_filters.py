@@ -1,0 +1,370 @@
+"""What a camera search asks for (`CameraFilter`), as SQL conditions, a Python check, and drivers.
+
+A filter becomes three things:
+
+- `sql_conditions`: what SQL decides exactly, plus the spatial prefilters
+  (boxes that provably hold every match);
+- `python_check`: the part SQL only prefilters (a `bbox` in another CRS,
+  the circle of `near`), decided in Python on the stored WGS-84 location;
+- `drivers`: the filters an index can list candidates for, each with a
+  capped count, so the search can start from the smallest one.
+
+The rules (DESIGN.md, "Details that clients rely on"): retired cameras are
+left out unless `statuses` asks for `retired`; `bbox` bounds are inclusive;
+`near` keeps cameras within `radius_m` great-circle metres; a camera without
+a location is found by every filter but the spatial ones; `q` is a literal
+substring of the name or address, case-insensitive for Latin letters; a
+camera matches `tags` when any asked tag is among its tags.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property, partial
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
+
+from catalog.crs import CRS_NAMES, EARTH_RADIUS_M, from_wgs84, haversine_m, out_of_china, to_wgs84
+from catalog.models import Camera, GridCell
+from catalog.queries.search_schema import camera_tags
+from catalog.queries.text import Candidates, capped_count, text_candidates, text_condition
+
+__all__ = [
+    "CRS_MARGIN_DEG",
+    "CRS_SLACK_DEG",
+    "CRS_SLOPE",
+    "BBox",
+    "CameraFilter",
+    "Driver",
+    "drivers",
+    "near_box",
+    "near_center",
+    "python_check",
+    "sql_conditions",
+    "unindexed",
+    "wgs84_prefilter",
+]
+
+#: How far (degrees, per axis) a GCJ-02 or BD-09 position may lie from its WGS-84
+#: position. A camera at WGS-84 p shows at p + offset(p) in the other system, so if
+#: that lies in a box, p lies in the box widened by the largest |offset|. Measured
+#: offsets stay under 0.017° (BD-09, anywhere); the margin only widens a prefilter.
+CRS_MARGIN_DEG: Final = 0.03
+# Widening of the `near` box against rounding in its own arithmetic (about 1 cm).
+_ROUNDING_DEG: Final = 1e-7
+#: How fast the GCJ-02 and BD-09 offsets change with position, at most: between
+#: two points of the region where they apply, |Δoffset| <= slope * |Δp| + slack
+#: (per axis, in degrees). Measured slopes stay under 0.025 (BD-09; GCJ-02 under
+#: 0.006); the slack covers the square-root term at 105°E and rounding.
+CRS_SLOPE: Final = 0.1
+CRS_SLACK_DEG: Final = 1e-5
+#: Most candidates listed from one index, by driver: beyond it a walk in uid
+#: order is cheaper. A walk finds a page after about page * N / count rows,
+#: listing costs about count, so the two meet near sqrt(page * N * walk cost /
+#: list cost): a few thousand at 200,000 cameras. Walks decide text and tags
+#: row by row, dearer than the columns of the walk index, so those drivers
+#: may list a little more before a walk pays off.
+CAPS: Final = {"q": 4500, "tag": 4000}
+DEFAULT_CAP: Final = 3000
+
+BBox = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class CameraFilter:
+    """What to look for. Empty tuples and None mean "no restriction".
+
+    `bbox` is (min_lon, min_lat, max_lon, max_lat) and `near` is (lon, lat),
+    both in `crs`; `radius_m` is needed with `near` and only with it.
+    """
+
+    bbox: BBox | None = None
+    near: tuple[float, float] | None = None
+    radius_m: float | None = None
+    grid_ids: tuple[str, ...] = ()
+    communities: tuple[str, ...] = ()
+    departments: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    q: str | None = None
+    crs: str = "wgs84"
+
+    def __post_init__(self) -> None:
+        if (self.near is None) != (self.radius_m is None):
+            raise ValueError("near and radius_m go together")
+        if self.radius_m is not None and not self.radius_m >= 0:
+            raise ValueError("radius_m must be a non-negative number")
+        if self.crs not in CRS_NAMES:
+            raise ValueError(f"unknown crs {self.crs!r}")
+        if self.bbox is not None and not (
+            self.bbox[0] <= self.bbox[2] and self.bbox[1] <= self.bbox[3]
+        ):
+            raise ValueError("bbox minimum exceeds its maximum")
+
+
+def near_box(lon: float, lat: float, radius_m: float) -> BBox:
+    """A WGS-84 box that holds every point within `radius_m` of (lon, lat).
+
+    The latitude span is the angular radius. The longitude span is the widest
+    the circle reaches, asin(sin δ / cos φ), attained at the circle's tangent
+    meridians (not at the centre's latitude). When the circle holds a pole or
+    crosses the antimeridian the box spans every longitude: larger, never wrong.
+    """
+    delta = radius_m / EARTH_RADIUS_M
+    if delta >= math.pi:
+        return (-180.0, -90.0, 180.0, 90.0)
+    phi = math.radians(lat)
+    lat_lo = math.degrees(phi - delta) - _ROUNDING_DEG
+    lat_hi = math.degrees(phi + delta) + _ROUNDING_DEG
+    if lat_lo <= -90.0 or lat_hi >= 90.0:
+        return (-180.0, max(lat_lo, -90.0), 180.0, min(lat_hi, 90.0))
+    span = math.degrees(math.asin(min(1.0, math.sin(delta) / math.cos(phi)))) + _ROUNDING_DEG
+    if lon - span < -180.0 or lon + span > 180.0:
+        return (-180.0, lat_lo, 180.0, lat_hi)
+    return (lon - span, lat_lo, lon + span, lat_hi)
+
+
+def near_center(f: CameraFilter) -> tuple[float, float]:
+    """The WGS-84 centre of `f.near`."""
+    assert f.near is not None
+    return to_wgs84(f.crs, f.near[0], f.near[1])
+
+
+_PLUS: Final[custom_op[Any]] = custom_op("+")
+
+
+def unindexed(column: Any) -> Any:
+    """`+column`: SQLite's no-op that keeps an index on `column` from serving a term.
+
+    SQLite only (PostgreSQL has no unary plus for text); SQLite's planner
+    has no statistics of value ranges, so the search chooses its indexes
+    itself and writes the other terms this way.
+    """
+    return UnaryExpression(column, operator=_PLUS, type_=column.type)
+
+
+def _plain(column: Any, index_free: bool) -> Any:
+    return unindexed(column) if index_free else column
+
+
+def in_box(box: BBox, *, index_free: bool = False) -> list[ColumnElement[bool]]:
+    """The camera's stored location lies in `box` (bounds inclusive)."""
+    lon, lat = _plain(Camera.lon, index_free), _plain(Camera.lat, index_free)
+    return [lon.between(box[0], box[2]), lat.between(box[1], box[3])]
+
+
+def wgs84_prefilter(crs: str, bbox: BBox) -> BBox:
+    """A WGS-84 box holding every point whose `crs` position lies in `bbox`.
+
+    A point p shows at f(p) = p + o(p). Take r, the WGS-84 point of the box's
+    centre c. Where the offset o changes by at most `CRS_SLOPE` * |Δp| +
+    `CRS_SLACK_DEG` (inside the region where it applies), f(p) in the box
+    gives |p - r| <= (h + e + slack) / (1 - slope), h the box's half size and
+    e = |c - f(r)|, so o(p) is within d of o(r), d = slope * that + slack, and
+    p lies in the box moved by -o(r) and widened by d. Near the edge of that
+    region the offset jumps; there, and for any other CRS, the box is widened
+    by the largest offset, `CRS_MARGIN_DEG`.
+    """
+    if crs == "wgs84":
+        return bbox
+    x0, y0, x1, y1 = bbox
+    m = CRS_MARGIN_DEG
+    wide = (x0 - m, y0 - m, x1 + m, y1 + m)
+    if any(out_of_china(x, y) for x in (wide[0], wide[2]) for y in (wide[1], wide[3])):
+        return wide
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    rx, ry = to_wgs84(crs, cx, cy)
+    fx, fy = from_wgs84(crs, rx, ry)
+    ox, oy = fx - rx, fy - ry
+    reach = max(x1 - x0, y1 - y0) / 2 + max(abs(fx - cx), abs(fy - cy)) + CRS_SLACK_DEG
+    d = CRS_SLOPE * reach / (1 - CRS_SLOPE) + CRS_SLACK_DEG
+    return (
+        max(x0 - ox - d, wide[0]),
+        max(y0 - oy - d, wide[1]),
+        min(x1 - ox + d, wide[2]),
+        min(y1 - oy + d, wide[3]),
+    )
+
+
+def _bbox_prefilter(f: CameraFilter) -> BBox | None:
+    return None if f.bbox is None else wgs84_prefilter(f.crs, f.bbox)
+
+
+def _communities(f: CameraFilter) -> ColumnElement[bool]:
+    cells = select(GridCell.grid_id).where(GridCell.community.in_(f.communities))
+    return Camera.grid_id.in_(cells)
+
+
+def _tags(f: CameraFilter) -> ColumnElement[bool]:
+    return exists().where(camera_tags.c.uid == Camera.uid, camera_tags.c.tag.in_(f.tags))
+
+
+def sql_conditions(
+    f: CameraFilter, dialect: str, *, spatial: bool = True, index_free: bool = False
+) -> list[ColumnElement[bool]]:
+    """The conditions SQL decides exactly, plus the spatial prefilters (unless `spatial=False`).
+
+    With `index_free` (SQLite only) the camera's own columns are written
+    `+column`, so the planner walks the index the caller chose instead of
+    starting from one of them.
+    """
+
+    def col(column: Any) -> Any:
+        return _plain(column, index_free)
+
+    conds: list[ColumnElement[bool]] = []
+    if f.statuses:
+        conds.append(col(Camera.status).in_(f.statuses))
+    else:
+        conds.append(col(Camera.status) != "retired")
+    if f.departments:
+        conds.append(col(Camera.department_id).in_(f.departments))
+    if f.kinds:
+        conds.append(col(Camera.kind).in_(f.kinds))
+    if f.grid_ids:
+        conds.append(col(Camera.grid_id).in_(f.grid_ids))
+    if f.communities:
+        conds.append(_communities(f))
+    if f.tags:
+        conds.append(_tags(f))
+    if f.q:
+        conds.append(text_condition(f.q, dialect))
+    box = _bbox_prefilter(f)
+    if spatial and box is not None:
+        conds.extend(in_box(box, index_free=index_free))
+    if spatial and f.near is not None:
+        assert f.radius_m is not None
+        conds.extend(in_box(near_box(*near_center(f), f.radius_m), index_free=index_free))
+    return conds
+
+
+LocationCheck = Callable[[float | None, float | None], bool]
+
+
+def python_check(f: CameraFilter, *, near: bool = True) -> LocationCheck | None:
+    """The part of `f` SQL only prefilters, as a predicate on (lon, lat); None when SQL is exact.
+
+    With `near=False` the circle is left out (the caller measures distances itself).
+    """
+    checks: list[LocationCheck] = []
+    if f.bbox is not None and f.crs != "wgs84":
+        crs, (x0, y0, x1, y1) = f.crs, f.bbox
+
+        def in_crs_box(lon: float | None, lat: float | None) -> bool:
+            if lon is None or lat is None:
+                return False
+            x, y = from_wgs84(crs, lon, lat)
+            return x0 <= x <= x1 and y0 <= y <= y1
+
+        checks.append(in_crs_box)
+    if near and f.near is not None:
+        (clon, clat), radius = near_center(f), f.radius_m or 0.0
+
+        def in_circle(lon: float | None, lat: float | None) -> bool:
+            return (
+                lon is not None and lat is not None and haversine_m(clon, clat, lon, lat) <= radius
+            )
+
+        checks.append(in_circle)
+    if not checks:
+        return None
+    if len(checks) == 1:
+        return checks[0]
+    return lambda lon, lat: all(check(lon, lat) for check in checks)
+
+
+@dataclass(frozen=True)
+class Driver:
+    """A filter an index can list candidates for: their uids and their capped count.
+
+    `cap` is the most candidates worth listing from it (the count is capped
+    just above). `column` and `values` are set for a list of values of a
+    column that has a `(column, uid)` index, which yields each value's
+    cameras in uid order. The candidates' statements are built when first
+    asked for (a walk never needs them).
+    """
+
+    name: str
+    build: Callable[[], Candidates]
+    cap: int
+    column: Any = None
+    values: tuple[str, ...] = ()
+
+    @cached_property
+    def candidates(self) -> Candidates:
+        """The uids and count statements of this filter's candidates."""
+        return self.build()
+
+    @property
+    def ordered(self) -> bool:
+        """One value of an indexed column: its `(column, uid)` index yields uid order."""
+        return self.column is not None and len(self.values) == 1
+
+
+def _driver(
+    name: str, uids: Callable[[], Any], column: Any = None, values: tuple[str, ...] = ()
+) -> Driver:
+    cap = CAPS.get(name, DEFAULT_CAP)
+
+    def build() -> Candidates:
+        stmt = uids()
+        return Candidates(stmt, capped_count(stmt, cap))
+
+    return Driver(name, build, cap, column, values)
+
+
+def drivers(
+    f: CameraFilter, dialect: str, *, boxes: bool = True, text_estimate: int | None = None
+) -> list[Driver]:
+    """Every filter of `f` that an index can list candidates for.
+
+    `boxes=False` leaves out `bbox` and `near` (for a caller that reads boxes
+    its own way); `text_estimate` is PostgreSQL's estimate for `q`, if any.
+    """
+    found: list[Driver] = []
+    # Most selective first: a walk prefers the first of these it can use.
+    columns = (
+        ("grid", Camera.grid_id, f.grid_ids),
+        ("department", Camera.department_id, f.departments),
+        ("kind", Camera.kind, f.kinds),
+        ("status", Camera.status, f.statuses),
+    )
+    for name, column, values in columns:
+        if values:
+            found.append(
+                _driver(name, partial(_with_values, column, values), column, tuple(values))
+            )
+    if f.communities:
+        found.append(_driver("community", lambda: select(Camera.uid).where(_communities(f))))
+    if f.tags:
+        tags = f.tags
+        found.append(
+            _driver("tag", lambda: select(camera_tags.c.uid).where(camera_tags.c.tag.in_(tags)))
+        )
+    if f.q:
+        q, cap = f.q, CAPS["q"]
+        text = text_candidates(dialect, q, cap, text_estimate)
+        if text is not None:
+            found.append(Driver("q", lambda: text, cap))
+    box = _bbox_prefilter(f)
+    if boxes and box is not None:
+        found.append(_driver("bbox", partial(_in_box_uids, box)))
+    if boxes and f.near is not None:
+        assert f.radius_m is not None
+        circle = near_box(*near_center(f), f.radius_m)
+        found.append(_driver("near", partial(_in_box_uids, circle)))
+    return found
+
+
+def _with_values(column: Any, values: tuple[str, ...]) -> Any:
+    return select(Camera.uid).where(column.in_(values))
+
+
+def _in_box_uids(box: BBox) -> Any:
+    return select(Camera.uid).where(*in_box(box))

@@ -1,0 +1,258 @@
+"""Text search (`q`): a literal, case-insensitive substring of a camera's name or address.
+
+The rule is `ILIKE '%q%'` with `%`, `_` and `\\` made literal: on SQLite,
+case-insensitive for ASCII letters; on PostgreSQL, equal under the
+database's `lower()` (for a multi-byte encoding PostgreSQL's ILIKE is LIKE
+on `lower()` of both sides). `text_condition` decides it, written as a
+substring test on lowered text (`instr` / `strpos`: the same answers, no
+pattern matching, and no index is tempted to serve it) except where an
+index is meant to (`indexable`). On SQLite it reads the text from
+`camera_text`, which triggers keep equal to the cameras' own.
+
+Indexes only propose candidates, a superset of the answer (`text_candidates`):
+
+- SQLite, three characters or more: the FTS5 trigram index `camera_fts`. It
+  folds case over all of Unicode, a superset of ASCII folding.
+- SQLite, one or two characters: every indexed text ends in two `FTS_PAD`
+  characters, so each of its characters starts a trigram; the cameras whose
+  text holds `q` are among those with a trigram term that starts with `q`,
+  found in the `fts5vocab` views by a range of terms.
+- PostgreSQL, three characters or more: `pg_trgm` GIN indexes serve the ILIKE.
+- PostgreSQL, one or two characters: a GIN index of every one- and
+  two-character piece of the lowered name and address (`camgrid_text_grams`).
+
+Short searches use an index only when every letter of `q` is ASCII or
+uncased, because only then is the index's folding of `q` known to keep its
+length and, on SQLite, known here at all (FTS5 folds with its own tables).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    String,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.models import Camera
+from catalog.queries.search_schema import (
+    camera_fts,
+    camera_fts_instance,
+    camera_fts_row,
+    camera_text,
+)
+
+__all__ = [
+    "Candidates",
+    "capped_count",
+    "escape_like",
+    "pg_text_estimate",
+    "text_candidates",
+    "text_condition",
+]
+
+#: The largest code point: `prefix + TOP` bounds every term that starts with `prefix`.
+TOP: Final = "\U0010ffff"
+TRIGRAM: Final = 3
+# Trigram terms read to bound a short search's matches; more terms mean "common".
+_MOST_TERMS: Final = 400
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A superset of some filter's cameras: their uids, and how many there are at most.
+
+    `count` is exact up to `cap` and means "more than `cap`" above it, or is
+    an upper bound; either way the caller can compare the filters it could
+    start from and knows when a list of candidates stays within `cap`.
+    """
+
+    uids: Select[str]
+    count: ScalarSelect[int]
+
+
+def escape_like(text: str) -> str:
+    """`text` with LIKE's wildcards and the escape character itself made literal (escape `\\`)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def text_condition(q: str, dialect: str, *, indexable: bool = False) -> ColumnElement[bool]:
+    """The exact rule: `q` is a substring of the name or the address, ignoring case.
+
+    `indexable` writes it as ILIKE, which `pg_trgm` indexes serve; otherwise
+    as a substring test of the lowered text, which no index serves.
+    """
+    if indexable or "\x00" in q:
+        pattern = f"%{escape_like(q)}%"
+        return or_(
+            Camera.name.ilike(pattern, escape="\\"), Camera.address.ilike(pattern, escape="\\")
+        )
+    needle = func.lower(bindparam("q_text", q, type_=String))
+    if dialect == "sqlite":
+        # Read from `camera_text`, the triggers' narrow copy: a search that
+        # stays on the covering indexes of `cameras` never reads a camera's
+        # (wide) row to decide its text.
+        holds = or_(
+            func.instr(func.lower(camera_text.c.name), needle) > 0,
+            func.instr(func.lower(camera_text.c.address), needle) > 0,
+        )
+        return exists().where(camera_text.c.uid == Camera.uid, holds)
+    return or_(
+        func.strpos(func.lower(Camera.name), needle) > 0,
+        func.strpos(func.lower(Camera.address), needle) > 0,
+    )
+
+
+def capped_count(stmt: Select[str], cap: int) -> ScalarSelect[int]:
+    """`min(rows of stmt, cap + 1)`, reading at most `cap + 1` rows: above `cap` means "more".
+
+    The rows are counted, not read: with no column to fetch, PostgreSQL can
+    answer from its indexes and the visibility map.
+    """
+    rows = stmt.with_only_columns(literal(1), maintain_column_froms=True).limit(cap + 1).subquery()
+    return select(func.count()).select_from(rows).scalar_subquery()
+
+
+def _short_and_plain(q: str) -> bool:
+    """One or two characters, each ASCII or without case (so folding keeps it one character)."""
+    return len(q) < TRIGRAM and all(ch.isascii() or ch.lower() == ch == ch.upper() for ch in q)
+
+
+def _sqlite_candidates(q: str, cap: int) -> Candidates | None:
+    if "\x00" in q:
+        return None
+    if len(q) >= TRIGRAM:
+        phrase = '"' + q.replace('"', '""') + '"'
+        matches = select(camera_fts.c.rowid).where(
+            literal_column("camera_fts").op("MATCH")(bindparam("fts_phrase", phrase))
+        )
+        uids = select(camera_text.c.uid).where(camera_text.c.id.in_(matches))
+        return Candidates(uids, capped_count(matches, cap))
+    if not _short_and_plain(q):
+        return None
+    # The trigram index folds ASCII letters to lower case and leaves uncased ones.
+    prefix = q.lower()
+    low = bindparam("fts_low", prefix, type_=String)
+    high = bindparam("fts_high", prefix + TOP, type_=String)
+    docs = select(camera_fts_instance.c.doc).where(
+        camera_fts_instance.c.term >= low, camera_fts_instance.c.term < high
+    )
+    # A document holds at least one of the terms it is counted for: the sum is
+    # an upper bound. A character followed by very many others is common; its
+    # terms are not all read (the count then only says "many").
+    terms = (
+        select(camera_fts_row.c.doc)
+        .where(camera_fts_row.c.term >= low, camera_fts_row.c.term < high)
+        .limit(_MOST_TERMS + 1)
+        .subquery()
+    )
+    many = func.count() > _MOST_TERMS
+    bound = select(case((many, cap + 1), else_=func.coalesce(func.sum(terms.c.doc), 0)))
+    uids = select(camera_text.c.uid).where(camera_text.c.id.in_(docs))
+    return Candidates(uids, bound.select_from(terms).scalar_subquery())
+
+
+def _pg_candidates(q: str, cap: int, estimate: int | None) -> Candidates | None:
+    if "\x00" in q:
+        return None
+    if len(q) >= TRIGRAM:
+        uids = select(Camera.uid).where(text_condition(q, "postgresql", indexable=True))
+        count = (
+            capped_count(uids, cap)
+            if estimate is None
+            else select(literal(estimate)).scalar_subquery()
+        )
+        return Candidates(uids, count)
+    if not _short_and_plain(q):
+        return None
+    grams = func.camgrid_text_grams(Camera.name, Camera.address)
+    piece = array([func.lower(bindparam("q_gram", q, type_=String))])
+    uids = select(Camera.uid).where(grams.op("@>")(piece))
+    if estimate is not None:
+        return Candidates(uids, select(literal(estimate)).scalar_subquery())
+    # Without statistics, counted in full, never under a LIMIT: there the
+    # planner may prefer a scan that computes every row's pieces.
+    full = select(func.count()).select_from(Camera).where(grams.op("@>")(piece))
+    return Candidates(uids, full.scalar_subquery())
+
+
+@dataclass(frozen=True)
+class _PieceStats:
+    """How common each common piece is (PostgreSQL's statistics of the pieces index)."""
+
+    rows: float
+    freqs: dict[str, float]
+    rarest: float
+    read_at: float
+
+
+_STATS_KEY: Final = "camgrid_piece_stats"
+_STATS_TTL_S: Final = 300.0
+
+
+async def pg_text_estimate(session: AsyncSession, q: str) -> int | None:
+    """About how many cameras hold `q`, from the statistics of the pieces index.
+
+    A piece of `q` is at least as common as `q`: the estimate is that of its
+    rarest one- or two-character piece. Statistics only choose where a search
+    starts, never what it finds. None without statistics (a fresh table).
+    The statistics are read once per connection every few minutes.
+    """
+    conn = await session.connection()
+    stats: _PieceStats | None = conn.info.get(_STATS_KEY)
+    now = time.monotonic()
+    if stats is None or now - stats.read_at > _STATS_TTL_S:
+        stats = await _read_piece_stats(session, now)
+        conn.info[_STATS_KEY] = stats
+    if not stats.freqs:
+        return None
+    text = q.lower()
+    pieces = [text] if len(text) < TRIGRAM else [text[i : i + 2] for i in range(len(text) - 1)]
+    freq = min(stats.freqs.get(piece, stats.rarest) for piece in pieces)
+    return int(freq * stats.rows) + 1
+
+
+async def _read_piece_stats(session: AsyncSession, now: float) -> _PieceStats:
+    row = (
+        await session.execute(
+            sql_text(
+                "SELECT c.reltuples, s.most_common_elems::text::text[], s.most_common_elem_freqs"
+                " FROM pg_class c LEFT JOIN pg_stats s"
+                " ON s.tablename = 'ix_search_cameras_grams' AND s.schemaname = current_schema()"
+                " WHERE c.relname = 'cameras' AND c.relnamespace = current_schema()::regnamespace"
+            )
+        )
+    ).first()
+    if row is None or not row[1] or not row[2]:
+        return _PieceStats(0.0, {}, 0.0, now)
+    rows, elems, freqs = float(row[0]), list(row[1]), list(row[2])
+    # The frequencies list every element's, then the least, the most, and nulls'.
+    return _PieceStats(rows, dict(zip(elems, freqs, strict=False)), freqs[len(elems)], now)
+
+
+def text_candidates(
+    dialect: str, q: str, cap: int, estimate: int | None = None
+) -> Candidates | None:
+    """The cameras an index proposes for `q` (a superset of the answer), or None.
+
+    On PostgreSQL `estimate` (from `pg_text_estimate`) stands in for counting.
+    """
+    if dialect == "sqlite":
+        return _sqlite_candidates(q, cap)
+    return _pg_candidates(q, cap, estimate)

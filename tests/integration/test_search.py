@@ -1,0 +1,438 @@
+"""Search at scale stays exact: every plan the search may choose gives the plain answer.
+
+`catalog.queries` chooses where a search starts (an index's candidates, a
+walk in uid order, rings around a point, time slices of a few cameras, a
+newest-first scan of many) from counts and caps. These tests shrink the caps
+so that random catalogs take every path, and compare each answer with a
+plain reading of the rules; they also check that the triggers keep the
+search tables (tags, the text index) in step with every insert, update and
+delete, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select, text, update
+
+from catalog.crs import from_wgs84, out_of_china, to_wgs84
+from catalog.db import Catalog
+from catalog.models import CAMERA_STATUSES, Camera, GridCell, Snapshot
+from catalog.queries import camera_filters, snapshots
+from catalog.queries.camera_filters import CRS_SLACK_DEG, CRS_SLOPE, CameraFilter, wgs84_prefilter
+from catalog.queries.cameras import LISTED_COLUMNS, ListedCamera, list_cameras
+from catalog.queries.search_schema import camera_tags, camera_text
+from catalog.queries.snapshots import latest_snapshots_for, list_snapshots
+from catalog.queries.stats import stats
+from catalog.queries.text import escape_like
+from tests.integration.test_queries import (
+    T0,
+    add_all,
+    all_pages,
+    brute_force,
+    make_camera,
+    make_department,
+    make_snapshot,
+    random_catalog,
+    random_filter,
+    uids,
+)
+
+# Plans, by the caps that choose them.
+# (The caps as shipped, where small catalogs start from candidates, are what
+# test_queries.test_random_catalog_matches_brute_force runs.)
+PLANS: dict[str, dict[str, int]] = {
+    "mixed": {"caps": 30},  # some filters rare, some common: either start
+    "walks": {"caps": 2},  # every filter common: walks, merged ranges, rings
+}
+
+
+@pytest.fixture(params=sorted(PLANS))
+def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Shrink the caps of the search so that it takes the paths of `request.param`."""
+    caps = PLANS[request.param].get("caps")
+    if caps is not None:
+        monkeypatch.setattr(camera_filters, "DEFAULT_CAP", caps)
+        monkeypatch.setattr(camera_filters, "CAPS", {"q": caps, "tag": caps})
+    return str(request.param)
+
+
+async def test_every_plan_matches_brute_force(catalog: Catalog, plan: str) -> None:
+    rng = random.Random(f"plans/{plan}")
+    rows, cameras, cells = random_catalog(rng, 300)
+    await add_all(catalog, rows)
+    checked = 0
+    for _ in range(100):
+        f = random_filter(rng, cameras, cells)
+        expected = brute_force(cameras, cells, f)
+        limit = rng.choice([2, 7, 40, 1000])
+        found = await all_pages(catalog, f, limit)
+        assert [r.camera.uid for r in found] == [uid for uid, _ in expected], f
+        for row, (_, distance) in zip(found, expected, strict=True):
+            assert row.distance_m == distance
+        checked += bool(expected)
+    assert checked > 45
+
+
+# Snapshots by area and time, through every plan.
+
+SNAPSHOT_PLANS: dict[str, dict[str, float]] = {
+    "cameras": {},  # few cameras: index ranges per camera, in time slices
+    "slices": {"interval": 0.5},  # tiny first slices: many slices, growing
+    "time": {"area_cap": 0},  # as if every area were large: newest-first scan
+}
+
+
+def random_snapshots(rng: random.Random, cameras: Sequence[Camera]) -> list[Snapshot]:
+    """0-6 snapshots per camera at a few shared instants (ties on time are common)."""
+    instants = [
+        T0 + timedelta(minutes=rng.randrange(600), microseconds=rng.choice([0, 1]))
+        for _ in range(40)
+    ]
+    found = []
+    n = 0
+    for camera in cameras:
+        for _ in range(rng.randrange(7)):
+            n += 1
+            found.append(make_snapshot(camera.uid, rng.choice(instants), n))
+    return found
+
+
+def area_filter(rng: random.Random, cameras: Sequence[Camera], cells: Sequence[GridCell]) -> Any:
+    """An area as /snapshots takes it (every status), or now and then any camera filter."""
+    f = random_filter(rng, cameras, cells)
+    if rng.random() < 0.7:
+        kwargs = {k: getattr(f, k) for k in ("bbox", "near", "radius_m", "grid_ids", "crs")}
+        f = CameraFilter(**kwargs, statuses=tuple(CAMERA_STATUSES))
+    return f
+
+
+def snapshot_brute_force(
+    snaps: Sequence[Snapshot],
+    members: set[str] | None,
+    camera_uid: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[int]:
+    """Snapshot ids newest first, read plainly."""
+    kept = [
+        s
+        for s in snaps
+        if (members is None or s.camera_uid in members)
+        and (camera_uid is None or s.camera_uid == camera_uid)
+        and (since is None or s.captured_at >= since)
+        and (until is None or s.captured_at < until)
+    ]
+    kept.sort(key=lambda s: (s.captured_at, s.id), reverse=True)
+    return [s.id for s in kept]
+
+
+async def snapshot_pages(catalog: Catalog, limit: int, **kwargs: Any) -> list[int]:
+    """Snapshot ids over all pages."""
+    found: list[int] = []
+    cursor: str | None = None
+    async with catalog.sessions() as session:
+        for _ in range(10_000):
+            page = await list_snapshots(session, limit=limit, cursor=cursor, **kwargs)
+            assert len(page.items) <= limit
+            found.extend(s.id for s in page.items)
+            if page.next_cursor is None:
+                return found
+            assert len(page.items) == limit
+            cursor = page.next_cursor
+    raise AssertionError("paging did not end")
+
+
+@pytest.mark.parametrize("snapshot_plan", sorted(SNAPSHOT_PLANS))
+async def test_snapshot_searches_match_brute_force(
+    catalog: Catalog, snapshot_plan: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = SNAPSHOT_PLANS[snapshot_plan]
+    if "interval" in settings:
+        monkeypatch.setattr(snapshots, "_INTERVAL_S", settings["interval"])
+    if "area_cap" in settings:
+        monkeypatch.setattr(snapshots, "AREA_CAP", settings["area_cap"])
+    rng = random.Random(f"snapshots/{snapshot_plan}")
+    rows, cameras, cells = random_catalog(rng, 120)
+    snaps = random_snapshots(rng, cameras)
+    await add_all(catalog, [*rows, *snaps])
+    checked = 0
+    for _ in range(40):
+        area = area_filter(rng, cameras, cells) if rng.random() < 0.85 else None
+        members = None if area is None else {uid for uid, _ in brute_force(cameras, cells, area)}
+        one = rng.choice(cameras).uid if rng.random() < 0.15 else None
+        since = T0 + timedelta(minutes=rng.randrange(600)) if rng.random() < 0.5 else None
+        until = T0 + timedelta(minutes=rng.randrange(600)) if rng.random() < 0.5 else None
+        if since is not None and until is not None and until < since:
+            since, until = until, since
+        expected = snapshot_brute_force(snaps, members, one, since, until)
+        limit = rng.choice([2, 7, 50, 1000])
+        found = await snapshot_pages(
+            catalog, limit, area=area, camera_uid=one, since=since, until=until
+        )
+        assert found == expected, (area, one, since, until, limit)
+        checked += bool(expected)
+    assert checked > 15
+
+
+# The search tables follow every change of the cameras.
+
+
+async def side_tables(catalog: Catalog) -> tuple[set[tuple[str, str]], set[tuple[str, str, str]]]:
+    """(tag, uid) rows of camera_tags, and (uid, name, address) rows of camera_text (SQLite)."""
+    async with catalog.sessions() as session:
+        tags = {(t, u) for t, u in (await session.execute(select(camera_tags))).all()}
+        texts: set[tuple[str, str, str]] = set()
+        if catalog.dialect == "sqlite":
+            stmt = select(camera_text.c.uid, camera_text.c.name, camera_text.c.address)
+            texts = {(u, n, a) for u, n, a in (await session.execute(stmt)).all()}
+    return tags, texts
+
+
+async def cameras_now(catalog: Catalog) -> list[Camera]:
+    """Every camera as stored."""
+    async with catalog.sessions() as session:
+        return list(await session.scalars(select(Camera)))
+
+
+async def assert_in_step(catalog: Catalog, probes: Sequence[str]) -> None:
+    """The side tables mirror the cameras, and text searches find exactly the plain answer."""
+    cameras = await cameras_now(catalog)
+    tags, texts = await side_tables(catalog)
+    assert tags == {(t, c.uid) for c in cameras for t in c.tags if isinstance(t, str)}
+    if catalog.dialect == "sqlite":
+        assert texts == {(c.uid, c.name, c.address) for c in cameras}
+    every = tuple(CAMERA_STATUSES)
+    for q in probes:
+        wanted = sorted(
+            c.uid for c in cameras if q.lower() in c.name.lower() or q.lower() in c.address.lower()
+        )
+        assert await uids(catalog, CameraFilter(q=q, statuses=every)) == wanted, q
+    for tag in {t for c in cameras for t in c.tags if isinstance(t, str)} | {"gone"}:
+        wanted = sorted(c.uid for c in cameras if tag in c.tags)
+        assert await uids(catalog, CameraFilter(tags=(tag,), statuses=every)) == wanted, tag
+
+
+async def test_search_tables_follow_inserts_updates_and_deletes(catalog: Catalog) -> None:
+    odd: list[Any] = ["gate", 7, None, "gate", {"x": 1}]  # not every element is a tag
+    await add_all(
+        catalog,
+        [
+            make_department("d"),
+            make_camera("d", "a", name="建设路与红旗路交叉口", address="芦淞区",
+                        tags=["gate", "river"]),
+            make_camera("d", "b", name="Hongqi Road EAST", address="100% 路", tags=odd),
+            make_camera("d", "c", name="泵站", address="湘江", tags=[]),
+            make_camera("d", "e", name="ab", address="", tags=["pump", "pump"]),
+        ],
+    )  # fmt: skip
+    probes = [
+        "建",
+        "口",
+        "叉口",
+        "交叉口",
+        "红旗路",
+        "road",
+        "EAST",
+        "t",
+        "ab",
+        "b",
+        "%",
+        "泵站",
+        "江",
+    ]
+    await assert_in_step(catalog, probes)
+    async with catalog.sessions() as session, session.begin():
+        await session.execute(
+            update(Camera)
+            .where(Camera.uid == "d:a")
+            .values(name="人民路口", address="天元区", tags=["school"])
+        )
+        await session.execute(update(Camera).where(Camera.uid == "d:b").values(tags=["gate"]))
+        await session.execute(update(Camera).where(Camera.uid == "d:c").values(address="湘江大道"))
+        await session.execute(update(Camera).where(Camera.uid == "d:e").values(uid="d:f"))
+    await assert_in_step(catalog, [*probes, "人民", "路口", "大道", "school", "天元"])
+    assert await uids(catalog, CameraFilter(q="红旗")) == []  # the old name is gone
+    async with catalog.sessions() as session, session.begin():
+        await session.execute(delete(Camera).where(Camera.uid.in_(["d:b", "d:f"])))
+    await assert_in_step(catalog, [*probes, "人民", "路口", "大道"])
+    assert await uids(catalog, CameraFilter(q="Road")) == []
+
+
+async def test_orm_changes_keep_the_text_index_in_step(catalog: Catalog) -> None:
+    await add_all(
+        catalog, [make_department("d"), make_camera("d", "a", name="旧名字", address="旧地址")]
+    )
+    async with catalog.sessions() as session, session.begin():
+        camera = await session.get(Camera, "d:a")
+        assert camera is not None
+        camera.name = "新名字"
+        camera.tags = ["new"]
+    await assert_in_step(catalog, ["旧", "新", "名字", "旧地址", "地址"])
+    async with catalog.sessions() as session, session.begin():
+        camera = await session.get(Camera, "d:a")
+        await session.delete(camera)
+    await assert_in_step(catalog, ["新", "地址"])
+
+
+# Text: any length, case, and the characters the index syntax gives meaning to.
+
+TEXT_NAMES = [
+    "建设路与红旗路交叉口", "红旗路口", "Hongqi Road EAST", 'say "hi"', "100% sure", "a_b",
+    "a\\b path", "ÉCOLE Centrale", "école", "Straße", "x", "路",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "q",
+    ["路", "口", "路口", "叉口", "建设", "与红旗", "红旗路口", "HONGQI", "hongqi", "qi r", "d E",
+     "EAST", "t", '"', 'y "h', "%", "0%", "_", "a_", "\\", "x", "ab", "hi", "ÉC", "éc", "É",
+     "é", "ss", "ß", "STRASSE", "路与红旗路交叉口x"],
+)  # fmt: skip
+async def test_text_search_equals_ilike_on_every_engine(
+    catalog: Catalog, plan: str, q: str
+) -> None:
+    await add_all(
+        catalog,
+        [
+            make_department("d"),
+            *(make_camera("d", f"n{i}", name=n) for i, n in enumerate(TEXT_NAMES)),
+            *(make_camera("d", f"a{i}", name="x", address=n) for i, n in enumerate(TEXT_NAMES)),
+        ],
+    )
+    # The rule itself, asked of the engine: ILIKE with the wildcards made literal.
+    pattern = f"%{escape_like(q)}%"
+    async with catalog.sessions() as session:
+        rule = select(Camera.uid).where(
+            (Camera.name.ilike(pattern, escape="\\")) | (Camera.address.ilike(pattern, escape="\\"))
+        )
+        expected = sorted(await session.scalars(rule))
+    assert await uids(catalog, CameraFilter(q=q)) == expected
+    if q.isascii() or all(ch.lower() == ch == ch.upper() for ch in q):
+        # Where both engines fold alike, the answer is Python's too.
+        plain = sorted(
+            c.uid
+            for c in await cameras_now(catalog)
+            if q.lower() in c.name.lower() or q.lower() in c.address.lower()
+        )
+        assert expected == plain
+
+
+@pytest.mark.parametrize("catalog", ["sqlite"], indirect=True)  # the FTS5 index is SQLite's
+async def test_fts_finds_nothing_stale_after_many_changes(catalog: Catalog) -> None:
+    rng = random.Random(9)
+    words = ["建设", "红旗", "路口", "泵站", "Gate", "north", "湘江"]
+    await add_all(catalog, [make_department("d"), *(make_camera("d", f"c{i}") for i in range(30))])
+    async with catalog.sessions() as session, session.begin():
+        for _ in range(200):
+            uid = f"d:c{rng.randrange(30)}"
+            name = "".join(rng.sample(words, 2))
+            await session.execute(update(Camera).where(Camera.uid == uid).values(name=name))
+    async with catalog.sessions() as session:
+        fts_rows = await session.scalar(text("SELECT count(*) FROM camera_fts_row"))
+        assert fts_rows  # the vocabulary is not empty...
+        docs = await session.scalar(text("SELECT count(DISTINCT doc) FROM camera_fts_instance"))
+        assert docs == 30  # ...and holds every camera once, none twice, none stale
+        count = await session.scalar(select(func.count()).select_from(camera_text))
+        assert count == 30
+    await assert_in_step(catalog, [*words, "设红", "口泵", "h", "e", "建"])
+
+
+# A bbox in another CRS is prefiltered by a box of its own size.
+
+
+def test_crs_offsets_change_slowly() -> None:
+    """The bound `wgs84_prefilter` relies on, with room to spare (measured slopes < 0.025)."""
+    rng = random.Random(11)
+    for crs in ("gcj02", "bd09"):
+        worst = 0.0
+        for _ in range(40_000):
+            x, y = rng.uniform(74.0, 134.5), rng.uniform(4.5, 53.0)
+            if rng.random() < 0.1:
+                x = 105.0 + rng.uniform(-1e-3, 1e-3)  # the square-root term of GCJ-02
+            step = 10 ** rng.uniform(-7, -0.5)
+            x2, y2 = x + rng.uniform(-step, step), y + rng.uniform(-step, step)
+            if out_of_china(x2, y2):
+                continue
+            ax, ay = from_wgs84(crs, x, y)
+            bx, by = from_wgs84(crs, x2, y2)
+            change = max(abs((ax - x) - (bx - x2)), abs((ay - y) - (by - y2)))
+            distance = max(abs(x - x2), abs(y - y2))
+            worst = max(worst, (change - CRS_SLACK_DEG / 10) / distance)
+        assert worst < CRS_SLOPE / 2, crs
+
+
+@pytest.mark.parametrize("crs", ["gcj02", "bd09"])
+def test_the_crs_prefilter_holds_every_point_of_the_box(crs: str) -> None:
+    rng = random.Random(crs)
+    for _ in range(400):
+        size = 10 ** rng.uniform(-4, 0)
+        x0, y0 = rng.uniform(73.0, 135.0), rng.uniform(3.5, 53.5)
+        box = (x0, y0, x0 + size * rng.random(), y0 + size * rng.random())
+        px0, py0, px1, py1 = wgs84_prefilter(crs, box)
+        corners = [(x, y) for x in (box[0], box[2]) for y in (box[1], box[3])]
+        inside = [(rng.uniform(box[0], box[2]), rng.uniform(box[1], box[3])) for _ in range(40)]
+        for x, y in corners + inside:
+            # The WGS-84 point that shows at (x, y): the prefilter must hold it.
+            lon, lat = to_wgs84(crs, x, y)
+            sx, sy = from_wgs84(crs, lon, lat)
+            if box[0] <= sx <= box[2] and box[1] <= sy <= box[3]:
+                assert px0 <= lon <= px1, (box, lon, lat)
+                assert py0 <= lat <= py1, (box, lon, lat)
+        if not out_of_china(box[0] - 0.03, box[1] - 0.03) and not out_of_china(
+            box[2] + 0.03, box[3] + 0.03
+        ):
+            # Inside the region the box stays about its own size, not the global margin.
+            assert (px1 - px0) - (box[2] - box[0]) < 2 * CRS_SLOPE * size + 1e-4
+
+
+# Pages of the list shape load only its columns.
+
+
+async def test_listed_columns_match_the_full_rows(catalog: Catalog) -> None:
+    assert ListedCamera._fields == tuple(column.key for column in LISTED_COLUMNS)
+    rng = random.Random(5)
+    rows, cameras, _ = random_catalog(rng, 60)
+    snaps = random_snapshots(rng, cameras)
+    await add_all(catalog, [*rows, *snaps])
+    filters = [
+        CameraFilter(),
+        CameraFilter(q="路", statuses=tuple(CAMERA_STATUSES)),
+        CameraFilter(near=(113.15, 27.84), radius_m=5000.0),
+    ]
+    async with catalog.sessions() as session, catalog.sessions() as slim_session:
+        for f in filters:
+            full = await list_cameras(session, f, limit=25)
+            slim = await list_cameras(slim_session, f, limit=25, detail=False)
+            assert slim.next_cursor == full.next_cursor
+            for a, b in zip(full.items, slim.items, strict=True):
+                for column in LISTED_COLUMNS:
+                    assert getattr(a.camera, column.key) == getattr(b.camera, column.key)
+                assert (a.cell, a.distance_m) == (b.cell, b.distance_m)
+            if slim.items:
+                with pytest.raises(AttributeError):
+                    _ = slim.items[0].camera.snapshot_target
+        uids_all = [c.uid for c in cameras]
+        full_latest = await latest_snapshots_for(session, uids_all)
+        tiles = await latest_snapshots_for(slim_session, uids_all, detail=False)
+    assert full_latest
+    assert {u: (s.id, s.captured_at) for u, s in tiles.items()} == {
+        u: (s.id, s.captured_at) for u, s in full_latest.items()
+    }
+
+
+async def test_the_snapshot_tally_follows_inserts_and_deletes(catalog: Catalog) -> None:
+    rng = random.Random(3)
+    rows, cameras, _ = random_catalog(rng, 20)
+    snaps = random_snapshots(rng, cameras)
+    await add_all(catalog, [*rows, *snaps])
+    async with catalog.sessions() as session, session.begin():
+        await session.execute(delete(Snapshot).where(Snapshot.id.in_([s.id for s in snaps[::3]])))
+    async with catalog.sessions() as session:
+        answer = await stats(session, T0)
+        counted = await session.scalar(select(func.count()).select_from(Snapshot))
+    assert answer["snapshots"]["total"] == counted == len(snaps) - len(snaps[::3])
