@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from sqlalchemy import event
+
 from bench.loaders import Loaded, load_postgresql, load_sqlite
 from bench.province import make_province, snapshot_span
 from bench.workload import LIMIT, Kind, camera_kinds, snapshot_kinds
@@ -90,6 +92,18 @@ async def _measure(
     }
 
 
+def _with_sqlite_memory(catalog: Catalog, megabytes: int) -> None:
+    """Give each SQLite connection a memory map and a page cache (what `catalog.db` could set)."""
+
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA mmap_size={megabytes * 1024 * 1024}")
+        cursor.execute("PRAGMA cache_size=-32768")
+        cursor.close()
+
+    event.listen(catalog.engine.sync_engine, "connect", pragmas)
+
+
 def _with_ratios(results: dict[str, dict[str, Any]], kinds: Sequence[Kind]) -> None:
     cam_ref = results.get("limit")
     snap_ref = results.get("snap_limit")
@@ -117,6 +131,8 @@ async def _bench_one(
     if args.load_only:
         return {"cameras": size, "snapshots": snapshots, "load_s": round(loaded.load_s, 1)}
     catalog = open_catalog(loaded.url)
+    if engine == "sqlite" and args.sqlite_mmap_mb:
+        _with_sqlite_memory(catalog, args.sqlite_mmap_mb)
     rng = random.Random(f"{engine}/{size}")
     kinds = camera_kinds(province) + snapshot_kinds(
         province, snapshot_span(size, snapshots), snapshots
@@ -181,6 +197,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--reuse", action="store_true", help="keep a catalog loaded by an earlier run"
     )
     parser.add_argument("--load-only", action="store_true", help="load the catalogs and stop")
+    parser.add_argument(
+        "--sqlite-mmap-mb",
+        type=int,
+        default=0,
+        help="measure SQLite with this memory map and a 32 MB page cache per connection"
+        " (default: as catalog.db opens it)",
+    )
     return parser.parse_args(argv)
 
 
@@ -203,6 +226,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "bench": "catalog",
         "limit": LIMIT,
         "sizes": sizes,
+        "sqlite_mmap_mb": args.sqlite_mmap_mb,
         "engines": engines,
         "targets": {
             "at_cameras": largest,

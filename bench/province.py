@@ -44,30 +44,11 @@ KINDS: Final = ("http", "rtsp", "onvif", "file")
 _KIND_P: Final = (0.6, 0.3, 0.08, 0.02)
 _OWNERS: Final = ("chengguan", "water", "edu", "police", "estate")
 _OWNER_P: Final = (0.3, 0.1, 0.15, 0.35, 0.1)
-TAGS: Final = tuple(
-    [
-        "crossroad",
-        "school",
-        "gate",
-        "river",
-        "pump",
-        "park",
-        "market",
-        "bridge",
-        "hospital",
-        "station",
-        "square",
-        "tunnel",
-        "road",
-        "entrance",
-        "exit",
-        "parking",
-        "flood",
-        "fire",
-        "hill",
-        "lake",
-    ]
-)
+TAGS: Final = (
+    "crossroad", "school", "gate", "river", "pump", "park", "market", "bridge", "hospital",
+    "station", "square", "tunnel", "road", "entrance", "exit", "parking", "flood", "fire",
+    "hill", "lake",
+)  # fmt: skip
 _CITIES: Final = 14
 # Common characters of Chinese place names; roads and places are drawn from them.
 _HANZI: Final = (
@@ -76,44 +57,15 @@ _HANZI: Final = (
     "天元芦淞荷塘石峰渌口攸醴陵炎帝神农湘江株洲长沙岳阳常德衡阳邵阳益阳永州"
     "郴州怀化娄底张家界吉首龙泉凤凰狮子岭坡塘坪冲湾洲铺桥寺庙街巷里坊门楼阁"
 )
-_PLACES: Final = [
-    "小区东门",
-    "小区西门",
-    "小学正门",
-    "中学",
-    "幼儿园",
-    "泵站",
-    "公园",
-    "广场",
-    "大桥",
-    "医院",
-    "农贸市场",
-    "地铁站",
-    "加油站",
-    "停车场",
-    "体育馆",
-    "图书馆",
-    "派出所",
-    "社区服务中心",
-    "菜市场",
-    "汽车站",
-]
-_LATIN: Final = [
-    "North",
-    "South",
-    "East",
-    "West",
-    "Central",
-    "Station",
-    "Gate",
-    "Park",
-    "Bridge",
-    "Plaza",
-    "Tower",
-    "Market",
-    "Lake",
-    "River",
-]
+_PLACES: Final = (
+    "小区东门", "小区西门", "小学正门", "中学", "幼儿园", "泵站", "公园", "广场", "大桥",
+    "医院", "农贸市场", "地铁站", "加油站", "停车场", "体育馆", "图书馆", "派出所",
+    "社区服务中心", "菜市场", "汽车站",
+)  # fmt: skip
+_LATIN: Final = (
+    "North", "South", "East", "West", "Central", "Station", "Gate", "Park", "Bridge", "Plaza",
+    "Tower", "Market", "Lake", "River",
+)  # fmt: skip
 
 
 @dataclass

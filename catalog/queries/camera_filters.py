@@ -38,6 +38,7 @@ __all__ = [
     "CRS_MARGIN_DEG",
     "CRS_SLACK_DEG",
     "CRS_SLOPE",
+    "PREFILTER_MOST",
     "BBox",
     "CameraFilter",
     "Driver",
@@ -71,6 +72,9 @@ CRS_SLACK_DEG: Final = 1e-5
 #: may list a little more before a walk pays off.
 CAPS: Final = {"q": 4500, "tag": 4000}
 DEFAULT_CAP: Final = 3000
+#: Text and tags are counted up to this many candidates: a walk in uid order
+#: past that cap still keeps to their candidates (`Driver.prefilter`).
+PREFILTER_MOST: Final = 10_000
 
 BBox = tuple[float, float, float, float]
 
@@ -295,6 +299,9 @@ class Driver:
     cap: int
     column: Any = None
     values: tuple[str, ...] = ()
+    #: Counted beyond its cap, up to `PREFILTER_MOST`: when no filter is rare,
+    #: a walk reads only its candidates (a cheap membership test per row).
+    prefilter: bool = False
 
     @cached_property
     def candidates(self) -> Candidates:
@@ -308,15 +315,21 @@ class Driver:
 
 
 def _driver(
-    name: str, uids: Callable[[], Any], column: Any = None, values: tuple[str, ...] = ()
+    name: str,
+    uids: Callable[[], Any],
+    column: Any = None,
+    values: tuple[str, ...] = (),
+    *,
+    prefilter: bool = False,
 ) -> Driver:
     cap = CAPS.get(name, DEFAULT_CAP)
+    counted = PREFILTER_MOST if prefilter else cap
 
     def build() -> Candidates:
         stmt = uids()
-        return Candidates(stmt, capped_count(stmt, cap))
+        return Candidates(stmt, capped_count(stmt, counted))
 
-    return Driver(name, build, cap, column, values)
+    return Driver(name, build, cap, column, values, prefilter=prefilter)
 
 
 def drivers(
@@ -343,15 +356,11 @@ def drivers(
     if f.communities:
         found.append(_driver("community", lambda: select(Camera.uid).where(_communities(f))))
     if f.tags:
-        tags = f.tags
-        found.append(
-            _driver("tag", lambda: select(camera_tags.c.uid).where(camera_tags.c.tag.in_(tags)))
-        )
+        found.append(_driver("tag", partial(_tagged, f.tags), prefilter=True))
     if f.q:
-        q, cap = f.q, CAPS["q"]
-        text = text_candidates(dialect, q, cap, text_estimate)
+        text = text_candidates(dialect, f.q, PREFILTER_MOST, text_estimate)
         if text is not None:
-            found.append(Driver("q", lambda: text, cap))
+            found.append(Driver("q", lambda: text, CAPS["q"], prefilter=True))
     box = _bbox_prefilter(f)
     if boxes and box is not None:
         found.append(_driver("bbox", partial(_in_box_uids, box)))
@@ -360,6 +369,10 @@ def drivers(
         circle = near_box(*near_center(f), f.radius_m)
         found.append(_driver("near", partial(_in_box_uids, circle)))
     return found
+
+
+def _tagged(tags: tuple[str, ...]) -> Any:
+    return select(camera_tags.c.uid).where(camera_tags.c.tag.in_(tags))
 
 
 def _with_values(column: Any, values: tuple[str, ...]) -> Any:

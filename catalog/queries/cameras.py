@@ -29,13 +29,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, select, union_all
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.crs import haversine_m
 from catalog.models import Camera, GridCell
 from catalog.queries.camera_filters import (
     CRS_MARGIN_DEG,
+    PREFILTER_MOST,
     CameraFilter,
     Driver,
     LocationCheck,
@@ -45,9 +46,10 @@ from catalog.queries.camera_filters import (
     near_center,
     python_check,
     sql_conditions,
+    unindexed,
 )
 from catalog.queries.cursors import decode_cursor, encode_cursor
-from catalog.queries.text import escape_like, pg_text_estimate
+from catalog.queries.text import Candidates, escape_like, pg_text_estimate
 
 __all__ = [
     "CRS_MARGIN_DEG",
@@ -184,13 +186,20 @@ async def _drivers(session: AsyncSession, f: CameraFilter, *, boxes: bool = True
     return drivers(f, dialect, boxes=boxes, text_estimate=estimate)
 
 
-async def _smallest(session: AsyncSession, found: Sequence[Driver]) -> Driver | None:
-    """The driver with the fewest candidates among those within their cap, else None."""
+async def _smallest(session: AsyncSession, found: Sequence[Driver]) -> _Counted:
+    """Every driver's (capped) count, and the one with the fewest candidates within its cap."""
     if not found:
-        return None
+        return _Counted(None, {})
     counts = (await session.execute(select(*(d.candidates.count for d in found)))).one()
-    within = [(int(c or 0), d) for c, d in zip(counts, found, strict=True) if int(c or 0) <= d.cap]
-    return min(within, key=lambda x: x[0])[1] if within else None
+    counted = {d.name: int(c or 0) for c, d in zip(counts, found, strict=True)}
+    within = [(counted[d.name], d) for d in found if counted[d.name] <= d.cap]
+    return _Counted(min(within, key=lambda x: x[0])[1] if within else None, counted)
+
+
+@dataclass(frozen=True)
+class _Counted:
+    best: Driver | None
+    counts: dict[str, int]
 
 
 async def _candidate_uids(session: AsyncSession, driver: Driver, after: str | None) -> list[str]:
@@ -228,7 +237,8 @@ async def list_cameras(
     obvious = all(d.column is not None for d in found_drivers) and any(
         d.ordered for d in found_drivers
     )
-    best = None if obvious else await _smallest(session, found_drivers)
+    counted = _Counted(None, {}) if obvious else await _smallest(session, found_drivers)
+    best = counted.best
     if best is not None:
         uids = await _candidate_uids(session, best, after)
         # On SQLite the other conditions stay off their indexes: the chunk of
@@ -236,7 +246,14 @@ async def list_cameras(
         conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
         found = await read.candidates(uids, conds)
     else:
-        found = await read.walk(f, found_drivers, after)
+        # A walk still keeps to the candidates of text and tags when they are
+        # few enough to hold (a membership test instead of reading each row).
+        keep_to = [
+            d.candidates
+            for d in found_drivers
+            if d.prefilter and counted.counts.get(d.name, PREFILTER_MOST + 1) <= PREFILTER_MOST
+        ]
+        found = await read.walk(f, found_drivers, after, keep_to)
     if len(found) > limit:
         return CameraPage(found[:limit], encode_cursor("uid", found[limit - 1].camera.uid))
     return CameraPage(found, None)
@@ -284,7 +301,11 @@ class _Reader:
         return [_row(r) for r in (await self.session.execute(stmt)).all()]
 
     async def walk(
-        self, f: CameraFilter, found_drivers: Sequence[Driver], after: str | None
+        self,
+        f: CameraFilter,
+        found_drivers: Sequence[Driver],
+        after: str | None,
+        keep_to: Sequence[Candidates] = (),
     ) -> list[CameraRow]:
         """Matches in uid order from `after`.
 
@@ -300,6 +321,13 @@ class _Reader:
         key = self.key
         batch = self.limit + 1 if self.check is None else max(4 * (self.limit + 1), _MIN_BATCH)
         conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
+        # Supersets of the answer, tested per row against a set built once,
+        # never a place to start from: `+uid` on SQLite; on PostgreSQL `IS
+        # TRUE` keeps the test a hashed subplan instead of a join to sort.
+        if dialect == "sqlite":
+            conds += [unindexed(Camera.uid).in_(c.uids) for c in keep_to]
+        else:
+            conds += [Camera.uid.in_(c.uids).is_(true()) for c in keep_to]
         columns = [d for d in found_drivers if d.column is not None]
         by = next((d for d in columns if d.ordered), columns[0] if columns else None)
         if by is not None and len(by.values) > _MERGE_MOST:
@@ -379,7 +407,7 @@ async def _list_near(
         replace(f, near=None, radius_m=None), _dialect(session), index_free=sqlite
     )
     # A box is read ring by ring; another filter is the start only when it is rare.
-    best = await _smallest(session, await _drivers(session, f, boxes=False))
+    best = (await _smallest(session, await _drivers(session, f, boxes=False))).best
     if best is not None:
         uids = list(set(await session.scalars(best.candidates.uids)))
         box = in_box(near_box(circle.lon, circle.lat, circle.radius), index_free=sqlite)
@@ -432,12 +460,17 @@ async def matching_uids(session: AsyncSession, f: CameraFilter) -> list[str] | N
 
     The list holds at most a few thousand uids (the drivers' caps).
     """
-    best = await _smallest(session, await _drivers(session, f))
+    best = (await _smallest(session, await _drivers(session, f))).best
     if best is None:
         return None
-    uids = list(set(await session.scalars(best.candidates.uids)))
-    conds = sql_conditions(f, _dialect(session))
-    rows = (await session.execute(_light_select([Camera.uid.in_(uids), *conds]))).all()
+    dialect = _dialect(session)
+    conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
+    # SQLite starts where it is told (the other terms are off their indexes);
+    # PostgreSQL plans a column or box filter itself, but needs the candidates
+    # of text or tags, whose exact terms no index serves.
+    if dialect == "sqlite" or (best.column is None and best.name not in ("bbox", "near")):
+        conds.append(Camera.uid.in_(best.candidates.uids))
+    rows = (await session.execute(_light_select(conds))).all()
     check = python_check(f)
     return [uid for uid, lon, lat in rows if check is None or check(lon, lat)]
 

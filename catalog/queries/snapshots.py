@@ -62,8 +62,11 @@ __all__ = [
     "list_snapshots",
 ]
 
-#: Areas of up to this many cameras are read camera by camera.
-AREA_CAP: Final = 1500
+#: Areas of up to this many cameras are read camera by camera. Each camera
+#: costs a seek into a large index (often a disk read), the newest-first scan
+#: about page * cameras / area index entries side by side: they meet near
+#: sqrt(page * cameras * scan cost / seek cost), a few hundred at 200,000.
+AREA_CAP: Final = 400
 #: The snapshot interval assumed when sizing the first time slice; a wrong guess
 #: only costs more (or fewer) slices.
 _INTERVAL_S: Final = 300.0

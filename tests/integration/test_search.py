@@ -23,6 +23,7 @@ from catalog.crs import from_wgs84, out_of_china, to_wgs84
 from catalog.db import Catalog
 from catalog.models import CAMERA_STATUSES, Camera, GridCell, Snapshot
 from catalog.queries import camera_filters, snapshots
+from catalog.queries import cameras as cameras_module
 from catalog.queries.camera_filters import CRS_SLACK_DEG, CRS_SLOPE, CameraFilter, wgs84_prefilter
 from catalog.queries.cameras import LISTED_COLUMNS, ListedCamera, list_cameras
 from catalog.queries.search_schema import camera_tags, camera_text
@@ -47,17 +48,22 @@ from tests.integration.test_queries import (
 # test_queries.test_random_catalog_matches_brute_force runs.)
 PLANS: dict[str, dict[str, int]] = {
     "mixed": {"caps": 30},  # some filters rare, some common: either start
-    "walks": {"caps": 2},  # every filter common: walks, merged ranges, rings
+    "walks": {"caps": 2},  # every filter common: walks, merged ranges, rings...
+    "bare": {"caps": 2, "prefilter": 1},  # ...with no candidate sets to keep to
 }
 
 
 @pytest.fixture(params=sorted(PLANS))
 def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Shrink the caps of the search so that it takes the paths of `request.param`."""
-    caps = PLANS[request.param].get("caps")
-    if caps is not None:
+    settings = PLANS[request.param]
+    if "caps" in settings:
+        caps = settings["caps"]
         monkeypatch.setattr(camera_filters, "DEFAULT_CAP", caps)
         monkeypatch.setattr(camera_filters, "CAPS", {"q": caps, "tag": caps})
+    if "prefilter" in settings:
+        monkeypatch.setattr(camera_filters, "PREFILTER_MOST", settings["prefilter"])
+        monkeypatch.setattr(cameras_module, "PREFILTER_MOST", settings["prefilter"])
     return str(request.param)
 
 
@@ -436,3 +442,29 @@ async def test_the_snapshot_tally_follows_inserts_and_deletes(catalog: Catalog) 
         answer = await stats(session, T0)
         counted = await session.scalar(select(func.count()).select_from(Snapshot))
     assert answer["snapshots"]["total"] == counted == len(snaps) - len(snaps[::3])
+
+
+SQLITE_TRIGGERS = {
+    "camera_text_ai", "camera_text_ad", "camera_text_au", "cameras_search_ai",
+    "cameras_search_tags_au", "cameras_search_text_au", "cameras_search_ad",
+    "snapshots_tally_ai", "snapshots_tally_ad",
+}  # fmt: skip
+PG_TRIGGERS = {
+    "cameras_search_tags", "snapshots_tally_insert", "snapshots_tally_delete",
+    "snapshots_tally_truncate",
+}  # fmt: skip
+
+
+async def test_the_search_triggers_exist_at_head(catalog: Catalog) -> None:
+    """A later migration that rebuilds `cameras` or `snapshots` must recreate them."""
+    async with catalog.sessions() as session:
+        if catalog.dialect == "sqlite":
+            found = await session.scalars(
+                text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            )
+            assert set(found) >= SQLITE_TRIGGERS
+        else:
+            found = await session.scalars(
+                text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+            )
+            assert set(found) >= PG_TRIGGERS

@@ -40,9 +40,11 @@ on `name` and `address` serve `ILIKE '%…%'` of three characters or more
 a GIN index of `camgrid_text_grams(name, address)`, every one- and
 two-character piece of the lowered texts, serves shorter searches.
 
-A later migration that rebuilds `cameras` on SQLite (`batch_alter_table`
-copies the table) drops its triggers with it: it must call
-`create_sqlite_camera_triggers()` of this module again.
+A later migration that rebuilds `cameras` or `snapshots` on SQLite
+(`batch_alter_table` copies the table) drops their triggers with it and must
+create them again (`_SQLITE_CAMERA_TRIGGERS`, and the tally's in
+`_SQLITE_TALLY`); `tests/integration/test_search.py` checks that every
+trigger exists at head.
 """
 
 import logging
@@ -152,7 +154,7 @@ _SQLITE_TALLY = (
 )
 
 
-def create_sqlite_camera_triggers() -> None:
+def _create_sqlite_camera_triggers() -> None:
     """(Re)create the triggers on `cameras` that keep the search tables in step (SQLite)."""
     for statement in _SQLITE_CAMERA_TRIGGERS:
         op.execute(statement)
@@ -161,7 +163,7 @@ def create_sqlite_camera_triggers() -> None:
 def _sqlite_upgrade() -> None:
     for statement in (*_SQLITE_CAMERA_INDEXES, *_SQLITE_TABLES, *_SQLITE_TALLY):
         op.execute(statement)
-    create_sqlite_camera_triggers()
+    _create_sqlite_camera_triggers()
     op.execute(
         "INSERT INTO camera_tags (tag, uid) SELECT DISTINCT t.value, c.uid FROM cameras c,"
         " json_each(CASE json_type(c.tags) WHEN 'array' THEN c.tags ELSE '[]' END) t"
