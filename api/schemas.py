@@ -223,6 +223,11 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
                 "snapshot_id": {"type": ["integer", "null"]},
                 "at": _TIME,
                 "client": _STR,
+                "target": {
+                    "type": ["string", "null"],
+                    "description": "what the action changed: the token's name for"
+                    " token_create and token_revoke; null otherwise",
+                },
             }
         )
     ),

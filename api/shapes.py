@@ -161,6 +161,7 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
         "snapshot_id": entry.snapshot_id,
         "at": rfc3339(entry.at),
         "client": entry.client,
+        "target": entry.target,
     }
 
 

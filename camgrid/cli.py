@@ -228,7 +228,7 @@ async def cmd_token(args: argparse.Namespace) -> int:
                 )
             except PrincipalExists:
                 raise CliError(f"a token named {args.name!r} exists; revoke it first") from None
-            await _audit_token_change(session, "token_create")
+            await _audit_token_change(session, "token_create", args.name)
             print(f"token: {token}")
         elif args.token_command == "list":
             for p in await list_principals(session):
@@ -238,7 +238,7 @@ async def cmd_token(args: argparse.Namespace) -> int:
         elif not await revoke_principal(session, args.name):
             raise CliError(f"no token named {args.name!r}")
         else:
-            await _audit_token_change(session, "token_revoke")
+            await _audit_token_change(session, "token_revoke", args.name)
             print(f"revoked: {args.name}")
     return 0
 
@@ -252,8 +252,11 @@ def cli_principal() -> str:
     return f"cli:{user}"
 
 
-async def _audit_token_change(session: AsyncSession, action: str) -> None:
-    """Record a token change in the audit log, in the same transaction as the change."""
+async def _audit_token_change(session: AsyncSession, action: str, name: str) -> None:
+    """Record a token change in the audit log, in the same transaction as the change.
+
+    The row's `target` is the token's name, never the token itself.
+    """
     await record_access(
         session,
         principal=cli_principal(),
@@ -262,6 +265,7 @@ async def _audit_token_change(session: AsyncSession, action: str) -> None:
         camera_uid=None,
         snapshot_id=None,
         client=socket.gethostname(),
+        target=name,
     )
 
 

@@ -4,11 +4,16 @@ A request starts `pending`. A worker leases it (`FOR UPDATE SKIP LOCKED` on
 PostgreSQL, so two workers never take the same one) together with its camera,
 so the scheduler does not poll that camera meanwhile; the request is then
 `running` until the worker records the poll and marks it `done` (with the
-snapshot it stored) or `failed` (with the reason). A worker that dies lets
+snapshot it stored, or with none yet when the picture went to the worker's
+spool during a store outage: `current_capture` links the row once the spool
+is replayed) or `failed` (with the reason). A worker that dies lets
 both leases lapse and another one takes the request again. A request no
-worker takes within `expire_s` fails as expired, so clients polling it learn
-that no ingest worker is running. Writes are flushed, not committed: the
-caller owns the transaction.
+worker takes within `expire_s` (`EXPIRE_S` unless a worker is told otherwise)
+fails as expired, so clients polling it learn that no ingest worker is running:
+workers expire stale requests when they lease, and reading one request through
+`current_capture` expires it too, so a client learns it even when no
+worker runs anywhere. Writes are flushed, not committed: the caller owns the
+transaction.
 """
 
 from __future__ import annotations
@@ -20,14 +25,16 @@ from typing import Final
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.models import Camera, CaptureRequest, utcnow
+from catalog.models import Camera, CaptureRequest, Snapshot, utcnow
 from catalog.polls import DueCamera, due_camera
 
 __all__ = [
     "CAPTURE_STATES",
     "EXPIRED",
+    "EXPIRE_S",
     "FINISHED_STATES",
     "LeasedCapture",
+    "current_capture",
     "finish_capture",
     "get_capture",
     "lease_captures",
@@ -37,6 +44,8 @@ __all__ = [
 CAPTURE_STATES: Final = ("pending", "running", "done", "failed")
 FINISHED_STATES: Final = frozenset({"done", "failed"})
 EXPIRED: Final = "expired: no ingest worker took the request"
+#: How long a request may stay pending before it fails as `EXPIRED`, in seconds.
+EXPIRE_S: Final = 300.0
 _ERROR_LENGTH: Final = 200  # the column's width
 
 
@@ -68,8 +77,52 @@ async def get_capture(session: AsyncSession, capture_id: int) -> CaptureRequest 
     return await session.get(CaptureRequest, capture_id)
 
 
-async def _expire_stale(session: AsyncSession, now: datetime, expire_s: float) -> None:
-    await session.execute(
+async def current_capture(
+    session: AsyncSession,
+    capture_id: int,
+    *,
+    now: datetime | None = None,
+    expire_s: float = EXPIRE_S,
+) -> CaptureRequest | None:
+    """One capture request by id, brought up to date as it is read; None when unknown.
+
+    A request still `pending` after `expire_s` fails as `EXPIRED` (one UPDATE
+    guarded by the state, so a worker leasing it at the same moment wins or
+    loses cleanly). A `done` request without a snapshot took its picture while
+    the store was away (it went to the worker's spool); once the spool's replay
+    has added the row, with the picture's original `captured_at`, which is the
+    request's `finished_at`, the request is linked to it. A request that needs
+    neither costs one read and no write.
+    """
+    request = await session.get(CaptureRequest, capture_id)
+    now = now or utcnow()
+    if request is None:
+        return None
+    if _is_stale(request, now, expire_s):
+        await _expire_stale(session, now, expire_s, capture_id=capture_id)
+        await session.refresh(request)
+    elif request.state == "done" and request.snapshot_id is None:
+        request.snapshot_id = await session.scalar(
+            select(Snapshot.id)
+            .where(
+                Snapshot.camera_uid == request.camera_uid,
+                Snapshot.captured_at == request.finished_at,
+            )
+            .order_by(Snapshot.id)
+            .limit(1)
+        )
+        await session.flush()
+    return request
+
+
+def _is_stale(request: CaptureRequest, now: datetime, expire_s: float) -> bool:
+    return request.state == "pending" and request.requested_at < now - timedelta(seconds=expire_s)
+
+
+async def _expire_stale(
+    session: AsyncSession, now: datetime, expire_s: float, *, capture_id: int | None = None
+) -> None:
+    stmt = (
         update(CaptureRequest)
         .where(
             CaptureRequest.state == "pending",
@@ -77,6 +130,9 @@ async def _expire_stale(session: AsyncSession, now: datetime, expire_s: float) -
         )
         .values(state="failed", error=EXPIRED, finished_at=now)
     )
+    if capture_id is not None:
+        stmt = stmt.where(CaptureRequest.id == capture_id)
+    await session.execute(stmt)
 
 
 async def lease_captures(
@@ -86,7 +142,7 @@ async def lease_captures(
     now: datetime,
     limit: int,
     lease_s: float,
-    expire_s: float = 300.0,
+    expire_s: float = EXPIRE_S,
 ) -> list[LeasedCapture]:
     """Lease up to `limit` waiting requests, oldest first, each with its camera.
 
@@ -143,7 +199,7 @@ async def finish_capture(
     error: str | None = None,
     release_camera: tuple[str, str] | None = None,
 ) -> None:
-    """Mark a request `done` (with `snapshot_id`) or `failed` (with `error`).
+    """Mark a request `done` (with `snapshot_id`, None for a spooled picture) or `failed`.
 
     `release_camera` (uid, owner) also drops this worker's lease on the camera,
     for a capture whose poll result was not recorded (recording releases it).

@@ -216,6 +216,9 @@ class AuditEntry(Base):
     camera_uid: Mapped[str | None] = mapped_column(String(100), index=True)
     snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
     client: Mapped[str] = mapped_column(String(100), default="")
+    # What the action changed when it is no camera or snapshot: the token's name
+    # for token_create and token_revoke (never the token itself).
+    target: Mapped[str | None] = mapped_column(String(100))
 
 
 class Inventory(Base):

@@ -7,7 +7,10 @@ the scheduled poll still comes at its due time. The result is recorded with
 `record_poll_results`, so the camera's status, status events and snapshot
 rows stay exactly as consistent as after a scheduled poll, and in the same
 transaction the request is marked `done` with its snapshot, or `failed` with
-the poll's reason.
+the poll's reason. A picture taken while the object store is away goes to the
+worker's spool like a scheduled poll's: the request is `done` then too, and
+its snapshot shows once the spool is replayed into the store (DESIGN: a
+spooled snapshot's row appears once its object is in the store).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import contextlib
 import logging
 from dataclasses import dataclass, replace
 
-from catalog.captures import LeasedCapture, finish_capture, lease_captures
+from sqlalchemy import update
+
+from catalog.captures import EXPIRE_S, LeasedCapture, finish_capture, lease_captures
 from catalog.db import Catalog
-from catalog.models import utcnow
-from catalog.polls import PollResult, record_poll_results
+from catalog.models import Camera, utcnow
+from catalog.polls import NewSnapshot, PollResult, record_poll_results
 from ingest.pipeline import SnapshotPipeline
 
 __all__ = ["CaptureRunner", "CaptureSettings"]
@@ -36,7 +41,7 @@ class CaptureSettings:
     concurrency: int = 8
     lease_s: float = 15.0
     idle_s: float = 0.3  # how often to look for new requests when idle
-    expire_s: float = 300.0  # a request nobody took for this long fails as expired
+    expire_s: float = EXPIRE_S  # a request nobody took for this long fails as expired
 
 
 class CaptureRunner:
@@ -101,33 +106,45 @@ class CaptureRunner:
     async def _capture(self, capture: LeasedCapture) -> None:
         camera = capture.camera
         try:
-            result = await self._pipeline.poll(camera, force_store=True)
+            outcome = await self._pipeline.poll_outcome(camera, force_store=True)
         except Exception:
             log.exception("capture failed", extra={"camera_uid": camera.uid})
             await self._fail(capture, "capture failed")
             return
         # A capture is extra: the scheduled poll keeps its due time.
-        result = replace(result, next_due_at=camera.due_at)
+        result = replace(outcome.result, next_due_at=camera.due_at)
         try:
-            await self._record(capture, result)
+            await self._record(capture, result, outcome.spooled)
         except Exception:
-            # The picture (if any) is in the store without a row; the lapsed
-            # lease lets a worker take the request again.
+            # The picture (if any) is in the store or the spool without a row;
+            # the lapsed lease lets a worker take the request again.
             log.exception("recording a capture failed", extra={"camera_uid": camera.uid})
             return
-        if result.snapshot is not None:
+        if result.snapshot is not None or outcome.spooled is not None:
             self.done += 1
         else:
             self.failed += 1
             log.info("capture failed", extra={"camera_uid": camera.uid, "reason": result.reason})
 
-    async def _record(self, capture: LeasedCapture, result: PollResult) -> None:
+    async def _record(
+        self, capture: LeasedCapture, result: PollResult, spooled: NewSnapshot | None
+    ) -> None:
         async with self._catalog.sessions() as session, session.begin():
             ids = await record_poll_results(session, [result])
             if result.snapshot is not None:
                 await finish_capture(
                     session, capture.request_id, now=result.finished_at, snapshot_id=ids[0]
                 )
+            elif spooled is not None:
+                # Taken, and kept in the spool until the store is back: the request
+                # is done, and its snapshot row appears when the spool is replayed
+                # (`current_capture` links it then). As the scheduler does, the
+                # camera remembers the picture's hash so the next poll compares
+                # against it.
+                await session.execute(
+                    update(Camera).where(Camera.uid == result.uid).values(last_phash=spooled.phash)
+                )
+                await finish_capture(session, capture.request_id, now=result.finished_at)
             else:
                 await finish_capture(
                     session,

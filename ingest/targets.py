@@ -2,7 +2,9 @@
 
 Secrets never reach the catalog, so a worker joins the two in memory: the
 camera's own `auth` if its department file lists it, else the department's
-default (cameras from inventories take the department defaults).
+default (cameras from inventories take the department defaults). The
+department's `allow_networks` goes with every target, for the addresses a
+camera hands back itself (an ONVIF device's snapshot URI).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from catalog.netpolicy import Network
 from catalog.polls import DueCamera
 from config import AuthConfig, DepartmentConfig
 from ingest.connectors import CameraTarget
@@ -23,7 +26,9 @@ class TargetBook:
     def __init__(self, departments: Sequence[DepartmentConfig]) -> None:
         self._cameras: dict[str, AuthConfig] = {}
         self._defaults: dict[str, AuthConfig] = {}
+        self._networks: dict[str, tuple[Network, ...]] = {}
         for department in departments:
+            self._networks[department.id] = tuple(department.defaults.allow_networks)
             auth = department.defaults.auth
             self._defaults[department.id] = AuthConfig(
                 scheme=auth.scheme, username=auth.username, password=auth.password
@@ -47,4 +52,5 @@ class TargetBook:
             username=auth.username,
             password=auth.password.get_secret_value() if auth.password is not None else None,
             timeout_s=camera.timeout_s,
+            allow_networks=self._networks.get(camera.department_id, ()),
         )

@@ -4,7 +4,10 @@ The API only records the request (and its audit row); an ingest worker takes
 it from the catalog, polls the camera and records the picture. The handler
 watches the request for up to `wait` seconds: 201 with the snapshot when it
 is done by then, else 202 with the request to poll (also when it failed, with
-its `error`).
+its `error`). Reading a request that stayed `pending` longer than
+`catalog.captures.EXPIRE_S` fails it as expired (and writes that down), so a
+client polling learns that no ingest worker is running even when none runs
+anywhere to expire it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ from api.routes.cameras import UID
 from api.routing import Answer, Route
 from api.schemas import ref
 from api.shapes import capture_json, capture_path, json_response, snapshot_json
-from catalog.captures import FINISHED_STATES, get_capture, request_capture
+from catalog.captures import (
+    EXPIRE_S,
+    EXPIRED,
+    FINISHED_STATES,
+    current_capture,
+    request_capture,
+)
 from catalog.models import Camera, CaptureRequest, Snapshot
 from catalog.queries.audit import record_access
 from catalog.queries.snapshots import get_snapshot
@@ -53,8 +62,8 @@ CAPTURE_ID: Final = Param(
 async def _capture_with_snapshot(
     request: web.Request, capture_id: int
 ) -> tuple[CaptureRequest, Snapshot | None] | None:
-    async with request.app[CATALOG].sessions() as session:
-        capture = await get_capture(session, capture_id)
+    async with request.app[CATALOG].sessions() as session, session.begin():
+        capture = await current_capture(session, capture_id)
         if capture is None:
             return None
         snapshot = None
@@ -106,7 +115,7 @@ async def capture(request: web.Request, args: Args) -> web.StreamResponse:
 
 
 async def show_capture(request: web.Request, args: Args) -> web.StreamResponse:
-    """A capture request: its state, and the snapshot once done."""
+    """A capture request: its state, and the snapshot once done (failed once expired)."""
     capture_id = args.integer("id")
     found = await _capture_with_snapshot(request, capture_id)
     if found is None:
@@ -149,6 +158,9 @@ ROUTES: Final = (
         params=(CAPTURE_ID,),
         answers={200: Answer("The request", ref("Capture"))},
         problems=(404, 503),
+        description=f"A request still `pending` after {EXPIRE_S:g} s (no ingest worker took"
+        " it) is reported, and recorded, as `failed` with the error"
+        f" `{EXPIRED}`.",
         tag="cameras",
     ),
 )

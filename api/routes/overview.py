@@ -148,9 +148,9 @@ ROUTES: Final = (
         answers={200: Answer("A page of audit rows, newest first", ref("AuditPage"))},
         roles=frozenset({"admin"}),
         description="Every image or thumbnail served, capture asked, override made and"
-        " token created or revoked (`cli:<os user>` for the command line), with the"
-        " client's address. `since` is inclusive, `until` exclusive. The log is"
-        " read-only: no route changes it.",
+        " token created or revoked (`cli:<os user>` for the command line; `target` names"
+        " the token by its holder's name), with the client's address. `since` is"
+        " inclusive, `until` exclusive. The log is read-only: no route changes it.",
         tag="overview",
     ),
 )

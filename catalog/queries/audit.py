@@ -2,7 +2,8 @@
 
 A row is written for every image or thumbnail served (before the bytes go
 out), every capture requested, every override of a camera's metadata and
-every token created or revoked (`AUDIT_ACTIONS`). Rows are only ever added:
+every token created or revoked (`AUDIT_ACTIONS`); a token's rows name it, by
+its holder's name (never the token), in `target`. Rows are only ever added:
 nothing in camgrid updates or deletes them, and the API has no route that
 could. Listing is newest first (`at` descending, then `id` descending);
 `since` is inclusive and `until` exclusive.
@@ -51,8 +52,12 @@ async def record_access(
     snapshot_id: int | None,
     client: str,
     at: datetime | None = None,
+    target: str | None = None,
 ) -> AuditEntry:
-    """Add an audit row and flush it; the caller commits before serving what it records."""
+    """Add an audit row and flush it; the caller commits before serving what it records.
+
+    `target` names what a token action changed: the principal's name.
+    """
     if action not in AUDIT_ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     entry = AuditEntry(
@@ -64,6 +69,7 @@ async def record_access(
         snapshot_id=snapshot_id,
         # The column holds 100 characters; a proxy chain may be longer.
         client=client[:100],
+        target=target,
     )
     session.add(entry)
     await session.flush()

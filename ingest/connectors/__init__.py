@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from ingest.connectors.base import (
     DEFAULT_MAX_BYTES,
+    AddressRefused,
     AuthRejected,
     AuthScheme,
     BadResponse,
@@ -45,6 +46,7 @@ def make_connectors(ctx: ConnectorContext) -> dict[str, SnapshotConnector]:
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "SNAPSHOT_CONNECTORS",
+    "AddressRefused",
     "AuthRejected",
     "AuthScheme",
     "BadResponse",

@@ -16,6 +16,8 @@ from typing import ClassVar, Literal, Protocol
 
 import aiohttp
 
+from catalog.netpolicy import Network
+
 AuthScheme = Literal["none", "basic", "digest"]
 
 # the authority ends at the first / ? or #; its userinfo at the last @ before that
@@ -36,7 +38,9 @@ class CameraTarget:
 
     ``password`` is the plain secret, resolved from the environment by the config
     layer; it stays out of ``repr``, and so does any userinfo written into ``url``,
-    so that a logged target does not leak it.
+    so that a logged target does not leak it. ``allow_networks`` is the department's
+    `defaults.allow_networks`: where an address the camera itself hands back (an ONVIF
+    snapshot URI) may point; empty means no policy (see :mod:`catalog.netpolicy`).
     """
 
     uid: str
@@ -48,6 +52,7 @@ class CameraTarget:
     password: str | None = field(default=None, repr=False)
     timeout_s: float = 10.0
     max_bytes: int = DEFAULT_MAX_BYTES
+    allow_networks: tuple[Network, ...] = ()
 
     def __repr__(self) -> str:
         url = None if self.url is None else redact_url(self.url)
@@ -103,6 +108,12 @@ class NotAnImageResponse(SnapshotError):
     """The answer declares a type that is not a picture (``text/html``, JSON, ...)."""
 
     default_reason = "not an image"
+
+
+class AddressRefused(SnapshotError):
+    """An address the camera handed back lies outside its department's ``allow_networks``."""
+
+    default_reason = "address not in allow_networks"
 
 
 class SnapshotConnector(Protocol):

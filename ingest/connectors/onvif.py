@@ -9,6 +9,12 @@ configured). Three SOAP round trips per picture would triple the cost of a poll,
 so the URI is kept per camera for :data:`URI_TTL_S` and dropped as soon as a fetch
 from it fails, so that a device that rebooted with new URIs is asked again on the
 next poll. The whole poll, SOAP included, stays within the target's timeout.
+
+The snapshot URI (and the Media service address) come from the device, not from
+the department's file, so they are checked against the target's ``allow_networks``
+before anything is sent there: a device that points camgrid elsewhere fails the
+poll with :class:`AddressRefused` (``snapshot URI host … not in allow_networks``),
+and the refused URI is neither fetched nor kept.
 """
 
 from __future__ import annotations
@@ -74,7 +80,11 @@ class OnvifSnapshotConnector:
         if kept is not None and kept[1] > now:
             return kept[0]
         client = OnvifClient(
-            self._session, target.url, target_credentials(target), target.timeout_s
+            self._session,
+            target.url,
+            target_credentials(target),
+            target.timeout_s,
+            allow_networks=target.allow_networks,
         )
         try:
             async with asyncio.timeout(target.timeout_s):  # the three calls together
@@ -85,7 +95,7 @@ class OnvifSnapshotConnector:
         return uri
 
     async def fetch(self, target: CameraTarget) -> bytes:
-        """The picture behind the device's snapshot URI."""
+        """The picture behind the device's snapshot URI; `AddressRefused` outside the policy."""
         started = time.monotonic()
         uri = await self.snapshot_uri(target)
         left = target.timeout_s - (time.monotonic() - started)

@@ -16,6 +16,12 @@ the camera has credentials, and answer an HTTP Digest challenge too (some device
 ask for that instead). A SOAP fault whose subcode says the sender is not authorized
 becomes :class:`AuthRejected`; other faults :class:`BadResponse` naming the subcode.
 Credentials appear in no reason, log line or exception.
+
+The Media service address (when on another host than the device service) and the
+snapshot URI are the device's own answers, not the department's file: with the
+department's ``allow_networks`` given, each must point inside them
+(:func:`catalog.netpolicy.url_allowed`) before camgrid sends it a request, or the
+call fails with :class:`AddressRefused` naming the host.
 """
 
 from __future__ import annotations
@@ -27,12 +33,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 import aiohttp
 from yarl import URL
 
+from catalog.netpolicy import Network, url_allowed
 from ingest.connectors.base import (
+    AddressRefused,
     AuthRejected,
     BadResponse,
     BodyTooLarge,
@@ -135,6 +144,19 @@ def fault_error(fault: ET.Element) -> SnapshotError:
     return BadResponse(f"SOAP fault: {_printable(detail)}")
 
 
+def _host(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def refused_host(url: str) -> str:
+    """The host of a refused URL as a reason may show it (printable, bounded, no userinfo)."""
+    host = _host(url)
+    return _printable(host) if host else "(none)"
+
+
 def parse_answer(data: bytes) -> ET.Element:
     """The first element in the ``Body`` of a SOAP answer; raises for a fault or non-SOAP."""
     try:
@@ -159,10 +181,13 @@ class OnvifClient:
         url: str,
         credentials: OnvifCredentials | None,
         timeout_s: float,
+        *,
+        allow_networks: Sequence[Network] = (),
     ) -> None:
         self._session = session
         self.url = url
         self._credentials = credentials
+        self._networks = tuple(allow_networks)
         self._timeout = aiohttp.ClientTimeout(
             total=timeout_s, sock_connect=min(timeout_s, CONNECT_TIMEOUT_S)
         )
@@ -243,10 +268,26 @@ class OnvifClient:
             raise BadResponse("no snapshot URI")
         return uri
 
+    def allowed(self, url: str, what: str) -> str:
+        """``url`` when ``allow_networks`` admits it, else :class:`AddressRefused`.
+
+        ``what`` names the address in the reason, e.g. ``snapshot URI host
+        192.0.2.7 not in allow_networks``.
+        """
+        if not url_allowed(url, self._networks):
+            raise AddressRefused(f"{what} host {refused_host(url)} not in allow_networks")
+        return url
+
     async def resolve_snapshot_uri(self) -> str:
-        """GetCapabilities, GetProfiles, then GetSnapshotUri for the first profile."""
+        """GetCapabilities, GetProfiles, then GetSnapshotUri for the first profile.
+
+        Both addresses the device answers with are checked against ``allow_networks``.
+        """
         media = await self.media_url()
-        return await self.snapshot_uri(media, await self.first_profile(media))
+        if _host(media) != _host(self.url):  # the device's own host is the file's word
+            self.allowed(media, "media service")
+        uri = await self.snapshot_uri(media, await self.first_profile(media))
+        return self.allowed(uri, "snapshot URI")
 
     async def device_information(self) -> DeviceInformation:
         """Manufacturer, model, firmware, serial number and hardware id."""

@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
 from api.app import ApiSettings, create_app
+from api.shapes import rfc3339
 from catalog.captures import EXPIRED, get_capture, lease_captures, request_capture
 from catalog.db import Catalog
 from catalog.models import AuditEntry, Camera, CaptureRequest, Snapshot, utcnow
@@ -27,7 +28,7 @@ from catalog.principals import create_principal
 from catalog.store import LocalStore
 from ingest.captures import CaptureRunner, CaptureSettings
 from ingest.farm import CameraFarm
-from tests.integration.test_api import url_of
+from tests.integration.api_env import url_of
 from tests.integration.test_ingest import Rig, build_rig, write_config
 
 Client = TestClient[web.Request, web.Application]
@@ -209,3 +210,40 @@ async def test_leases_wait_for_a_running_poll_and_stale_requests_expire(
             session, owner="w2", now=later + timedelta(seconds=16), limit=10, lease_s=15
         )
     assert [c.request_id for c in taken] == [busy_id]  # the first worker died
+
+
+async def test_a_request_no_worker_takes_expires_when_a_client_polls_it(
+    captures: CaptureRig,
+) -> None:
+    """`serve --no-ingest` with no worker anywhere: polling the request tells the client."""
+    catalog = captures.rig.catalog
+    _, stale = await captures.post("water:changing-none", wait=0)
+    _, fresh = await captures.post("water:changing-basic", wait=0)
+    async with catalog.sessions() as session, session.begin():
+        await session.execute(  # asked six minutes ago; no worker has run since
+            update(CaptureRequest)
+            .where(CaptureRequest.id == stale["capture_id"])
+            .values(requested_at=utcnow() - timedelta(minutes=6))
+        )
+    expired = await captures.get(stale["poll"])
+    assert (expired["state"], expired["error"], expired["snapshot"]) == ("failed", EXPIRED, None)
+    assert expired["finished_at"] is not None
+    assert (await captures.get(fresh["poll"]))["state"] == "pending"
+    async with catalog.sessions() as session:
+        rows = {
+            r.id: r
+            for r in await session.scalars(
+                select(CaptureRequest).where(
+                    CaptureRequest.id.in_([stale["capture_id"], fresh["capture_id"]])
+                )
+            )
+        }
+    stored = rows[stale["capture_id"]]
+    assert (stored.state, stored.error) == ("failed", EXPIRED)  # written down, not only shown
+    assert rfc3339(stored.finished_at) == expired["finished_at"]
+    assert (rows[fresh["capture_id"]].state, rows[fresh["capture_id"]].error) == ("pending", None)
+    assert await captures.get(stale["poll"]) == expired  # read again: unchanged
+    # A worker started later takes only the fresh request.
+    assert await captures.runner.run_once() == 1
+    assert (await captures.get(fresh["poll"]))["state"] == "done"
+    assert await captures.get(stale["poll"]) == expired

@@ -132,12 +132,12 @@ def test_tokens_are_created_listed_and_revoked(tmp_path: Path) -> None:
     assert "\trevoked\t" in listed.stdout
     with contextlib.closing(sqlite3.connect(tmp_path / "var" / "catalog.db")) as db:
         audit = db.execute(
-            "SELECT principal, role, action, camera_uid, client FROM audit_log ORDER BY id"
+            "SELECT principal, role, action, camera_uid, client, target FROM audit_log ORDER BY id"
         ).fetchall()
     who = f"cli:{getpass.getuser()}"
     assert audit == [  # the refused create and the failed one left nothing
-        (who, "cli", "token_create", None, socket.gethostname()),
-        (who, "cli", "token_revoke", None, socket.gethostname()),
+        (who, "cli", "token_create", None, socket.gethostname(), "duty-desk"),
+        (who, "cli", "token_revoke", None, socket.gethostname(), "duty-desk"),
     ]
 
 

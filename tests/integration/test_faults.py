@@ -12,17 +12,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
+from api.app import ApiSettings, create_app
+from api.shapes import rfc3339
 from catalog.db import Catalog, open_catalog
 from catalog.fsck import find_inconsistencies
-from catalog.models import Camera, Snapshot
+from catalog.models import Camera, CaptureRequest, Snapshot
+from catalog.principals import create_principal
 from catalog.store import ObjectStore, open_store
+from ingest.captures import CaptureRunner, CaptureSettings
 from ingest.farm import CameraFarm
 from ingest.spool import Spool, replay_once, replay_spool
 from ingest.worker import WorkerSettings, open_scheduler
 from tests.fixtures.proxy import TcpProxy, running_proxy
 from tests.fixtures.s3server import S3Server
+from tests.integration.api_env import url_of
 from tests.integration.test_ingest import Rig, build_rig, write_config
 
 STORED = {"changing-none", "changing-digest", "changing-basic", "static-none", "black-none"}
@@ -220,3 +226,50 @@ async def test_the_replayer_waits_for_the_store_then_drains_and_polls_store_dire
         assert not pipeline.store_down
         assert len(spool) == 0
         assert len(await rig.snapshots()) == len(STORED)
+
+
+async def test_a_capture_during_a_store_outage_is_done_and_shows_its_picture_once_stored(
+    catalog: Catalog,
+    camera_farm: CameraFarm,
+    tmp_path: Path,
+    proxied_store: ObjectStore,
+    store_proxy: TcpProxy,
+) -> None:
+    uid = "water:changing-none"
+    async for rig in spooled_rig(catalog, proxied_store, camera_farm, tmp_path, 1 << 30):
+        runner = CaptureRunner(catalog, rig.scheduler.pipeline, CaptureSettings(owner="worker-1"))
+        async with catalog.sessions() as session, session.begin():
+            token = await create_principal(session, name="duty", role="operator")
+        headers = {"Authorization": f"Bearer {token}"}
+        settings = ApiSettings(url_of(catalog), "file:objects", tmp_path)
+        async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
+            await store_proxy.cut()
+            asked = await client.post(f"/api/v1/cameras/{uid}/capture?wait=0", headers=headers)
+            assert asked.status == 202
+            poll = (await asked.json())["poll"]
+            assert await runner.run_once() == 1
+            assert (runner.done, runner.failed) == (1, 0)
+            spool = rig.scheduler.pipeline.spool
+            assert spool is not None
+            [path] = spool.paths()
+            spooled = await spool.load(path)
+            taken = await (await client.get(poll, headers=headers)).json()
+            assert (taken["state"], taken["error"], taken["snapshot"]) == ("done", None, None)
+            assert taken["finished_at"] == rfc3339(spooled.snapshot.captured_at)
+            assert await rig.snapshots() == []  # no row before its object is in the store
+            camera = (await rig.cameras())["changing-none"]
+            assert (camera.status, camera.status_reason) == ("online", "")
+            assert camera.last_phash == spooled.snapshot.phash
+
+            await store_proxy.restore()
+            assert await replay_once(spool, proxied_store, catalog) == 1
+            [row] = await rig.snapshots()
+            stored = await (await client.get(poll, headers=headers)).json()
+            assert stored["state"] == "done"
+            assert stored["snapshot"]["id"] == row.id
+            assert stored["snapshot"]["captured_at"] == taken["finished_at"]
+            assert await proxied_store.get(row.object_key) == spooled.data
+        async with catalog.sessions() as session:
+            request = await session.get(CaptureRequest, taken["capture_id"])
+            assert request is not None
+            assert (request.state, request.snapshot_id) == ("done", row.id)  # linked for good

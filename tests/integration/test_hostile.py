@@ -18,7 +18,7 @@ import pytest
 
 from api.routing import ROUTES
 from catalog.store import LocalStore, check_key
-from tests.integration.test_api import PROBLEM
+from tests.integration.api_env import PROBLEM
 from tests.integration.test_roles import OWN_CAMERA, RolesEnv, roles_env
 
 __all__ = ["roles_env"]  # the module's shared app, from test_roles

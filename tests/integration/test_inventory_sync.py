@@ -1,212 +1,43 @@
 """Inventory syncs end to end, on SQLite and PostgreSQL.
 
 Two departments keep their own lists: 住宅 a GBK spreadsheet, 城管 a paginated
-JSON API served by aiohttp. The runner brings both into the catalog; later syncs
+JSON API served by aiohttp (`tests.integration.inventory_rig`). Later syncs
 rename, move, retire, add and revive as the sources change; a failed or empty
-fetch retires nothing; an operator's override survives.
+fetch retires nothing; rows the config refuses are problems; an operator's
+override survives.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
-import yaml
-from aiohttp import web
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from catalog.db import Catalog
-from catalog.grid import GridIndex
-from catalog.inventories import (
-    inventory_summaries,
-    lease_due_inventories,
-    register_inventories,
+from catalog.inventories import inventory_summaries, register_inventories
+from catalog.models import Snapshot, utcnow
+from catalog.sync import OverrideInvalid, camera_layers, clear_override, set_override
+from ingest.inventory import InventoryRow
+from ingest.inventory.sync import inventory_specs, sync_inventory
+from tests.integration.inventory_rig import (
+    EAST,
+    WEST,
+    ListFetcher,
+    Rig,
+    api_camera,
+    build_sync_rig,
+    run_all_due,
+    write_csv,
 )
-from catalog.models import Camera, CameraStatusEvent, Inventory, Snapshot, utcnow
-from catalog.store import LocalStore
-from catalog.sync import OverrideInvalid, camera_layers, clear_override, set_override, sync_config
-from config import DepartmentConfig, InventorySettings, LoadedConfig, load_config
-from ingest.inventory import InventoryError, InventoryFetcher, InventoryResult, InventoryRow
-from ingest.inventory.sync import (
-    InventoryRunner,
-    InventoryRunnerSettings,
-    inventory_specs,
-    open_fetchers,
-    sync_inventory,
-)
-from ingest.worker import WorkerSettings, run_worker
-
-WEST, EAST = "430203001001", "430203001002"  # cells split at lon 113.15
-CSV_HEADER = "编号,名称,经度,纬度,地址,抓图地址"
-
-
-def cell(grid_id: str, west: float, east: float) -> dict[str, Any]:
-    ring = [[west, 27.78], [east, 27.78], [east, 27.85], [west, 27.85], [west, 27.78]]
-    names = {"grid_id": grid_id, "name": grid_id, "community": "建设社区", "street": "建设街道"}
-    return {
-        "type": "Feature",
-        "properties": names,
-        "geometry": {"type": "Polygon", "coordinates": [ring]},
-    }
-
-
-def write_csv(root: Path, rows: list[str]) -> None:
-    text = "\r\n".join([CSV_HEADER, *rows]) + "\r\n"
-    (root / "departments" / "点位表.csv").write_bytes(text.encode("gbk"))
-
-
-def api_camera(code: str, name: str, lon: float) -> dict[str, Any]:
-    return {"indexCode": code, "cameraName": name, "pos": {"lon": lon, "lat": 27.80}}
-
-
-@dataclass
-class Platform:
-    """城管's platform: a camera list served 2 a page."""
-
-    cameras: list[dict[str, Any]] = field(default_factory=list)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        number, size = int(request.query["page"]), int(request.query["rows"])
-        page = self.cameras[(number - 1) * size : number * size]
-        return web.json_response({"result": {"records": page}})
-
-
-def write_config(root: Path, url: str) -> LoadedConfig:
-    (root / "departments").mkdir(parents=True)
-    (root / "grids").mkdir()
-    cells = [cell(WEST, 113.10, 113.15), cell(EAST, 113.15, 113.20)]
-    grid = {"type": "FeatureCollection", "features": cells}
-    (root / "grids" / "cells.geojson").write_text(json.dumps(grid), encoding="utf-8")
-    residential = {
-        "department": {"id": "residential", "name": "住宅小区（物业）"},
-        "inventories": [
-            {
-                "kind": "csv",
-                "path": "点位表.csv",
-                "every": "1h",
-                "map": {
-                    "id": "编号",
-                    "name": "名称",
-                    "lon": "经度",
-                    "lat": "纬度",
-                    "address": "地址",
-                    "snapshot_url": "抓图地址",
-                },
-            }
-        ],
-    }
-    chengguan = {
-        "department": {"id": "chengguan", "name": "城市管理和综合执法局"},
-        "inventories": [
-            {
-                "kind": "http_json",
-                "url": url,
-                "every": "30m",
-                "items": "result.records",
-                "pages": {"param": "page", "size_param": "rows", "size": 2},
-                "map": {
-                    "id": "indexCode",
-                    "name": "cameraName",
-                    "lon": "pos.lon",
-                    "lat": "pos.lat",
-                },
-            }
-        ],
-    }
-    for document in (residential, chengguan):
-        name = document["department"]["id"]  # type: ignore[index]
-        (root / "departments" / f"{name}.yaml").write_text(
-            yaml.safe_dump(document, allow_unicode=True), encoding="utf-8"
-        )
-    write_csv(
-        root,
-        [
-            "yf-1,远大小区南门,113.12,27.80,芦淞区建设南路,http://10.9.0.1/snap.jpg",
-            "yf-2,太子花园西门,113.13,27.80,芦淞区枫溪街道,",
-            "yf-3,龙泉雅苑车库入口,113.14,27.80,芦淞区龙泉街道,",
-        ],
-    )
-    return load_config(root)
-
-
-@dataclass
-class Rig:
-    """A synced catalog, the two departments' sources, and an inventory runner."""
-
-    catalog: Catalog
-    loaded: LoadedConfig
-    root: Path
-    platform: Platform
-    runner: InventoryRunner
-    fetchers: dict[str, InventoryFetcher]
-
-    def department(self, department_id: str) -> DepartmentConfig:
-        return next(d for d in self.loaded.departments if d.id == department_id)
-
-    @property
-    def grid(self) -> GridIndex:
-        return GridIndex(self.loaded.grid_cells)
-
-    async def make_due(self) -> None:
-        async with self.catalog.sessions() as session, session.begin():
-            await session.execute(update(Inventory).values(next_due_at=utcnow()))
-
-    async def cameras(self) -> dict[str, Camera]:
-        async with self.catalog.sessions() as session:
-            return {c.uid: c for c in (await session.scalars(select(Camera))).all()}
-
-    async def events(self, uid: str) -> list[tuple[str, str]]:
-        async with self.catalog.sessions() as session:
-            rows = await session.scalars(
-                select(CameraStatusEvent)
-                .where(CameraStatusEvent.camera_uid == uid)
-                .order_by(CameraStatusEvent.id)
-            )
-            return [(e.status, e.reason) for e in rows]
-
-    async def inventory(self, department_id: str) -> Inventory:
-        async with self.catalog.sessions() as session:
-            row = await session.scalar(
-                select(Inventory).where(Inventory.department_id == department_id)
-            )
-            assert row is not None
-            return row
 
 
 @pytest.fixture
 async def rig(catalog: Catalog, tmp_path: Path) -> AsyncIterator[Rig]:
-    platform = Platform(
-        [api_camera(f"cg-{n}", f"城管{n}号探头", 113.11 + n * 0.01) for n in (1, 2, 3)]
-    )
-    app = web.Application()
-    app.router.add_get("/api/cameras", platform.handle)
-    server = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await server.setup()
-    await web.TCPSite(server, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{server.addresses[0][1]}/api/cameras"
-    loaded = write_config(tmp_path / "config", url)
-    async with catalog.sessions() as session, session.begin():
-        await sync_config(session, loaded.departments, loaded.grid_cells, utcnow())
-    try:
-        async with aiohttp.ClientSession() as http, open_fetchers(http) as fetchers:
-            runner = InventoryRunner(
-                catalog,
-                loaded.departments,
-                GridIndex(loaded.grid_cells),
-                fetchers,
-                InventoryRunnerSettings(owner="test-worker"),
-            )
-            await runner.register()
-            yield Rig(catalog, loaded, tmp_path / "config", platform, runner, fetchers)
-    finally:
-        await server.cleanup()
+    async for made in build_sync_rig(catalog, tmp_path):
+        yield made
 
 
 async def test_both_departments_come_in_and_a_later_sync_follows_the_sources(rig: Rig) -> None:
@@ -336,29 +167,12 @@ async def test_a_failed_or_empty_fetch_retires_nothing_and_records_why(rig: Rig)
         "'东经' is not a number",
     )
     rig.platform.cameras = []
-    (outcome,) = [o for o in await _run_all_due(rig) if o.department_id == "chengguan"]
+    (outcome,) = [o for o in await run_all_due(rig) if o.department_id == "chengguan"]
     assert outcome.error == "the list is empty; nothing retired"
 
     cams = await rig.cameras()
     assert len(cams) == 6
     assert all(c.status == "unknown" for c in cams.values())
-
-
-async def _run_all_due(rig: Rig) -> list[Any]:
-    await rig.make_due()
-    return await rig.runner.run_once()
-
-
-class ListFetcher:
-    """A fetcher whose rows the test sets; a string is raised as the fetch's failure."""
-
-    def __init__(self, rows: list[InventoryRow] | str) -> None:
-        self.rows = rows
-
-    async def fetch(self, spec: InventorySettings, department: DepartmentConfig) -> InventoryResult:
-        if isinstance(self.rows, str):
-            raise InventoryError(self.rows)
-        return InventoryResult(rows=list(self.rows))
 
 
 async def test_rows_the_config_refuses_are_problems_and_the_rest_syncs(rig: Rig) -> None:
@@ -399,7 +213,7 @@ async def test_an_override_survives_later_syncs_and_can_be_cleared(rig: Rig) -> 
         rig.root,
         ["yf-1,远大小区南大门,113.125,27.80,芦淞区建设南路,", "yf-2,太子花园西门,113.13,27.80,,"],
     )
-    await _run_all_due(rig)
+    await run_all_due(rig)
     row = (await rig.cameras())[uid]
     assert (row.name, row.lon, row.grid_id) == ("远大南门（值班室）", 113.17, EAST)
     assert row.address == "芦淞区建设南路"
@@ -437,38 +251,13 @@ async def test_a_retired_camera_that_comes_back_is_revived(rig: Rig) -> None:
     await rig.runner.run_once()
     rows = ["yf-1,远大小区南门,113.12,27.80,,", "yf-2,太子花园西门,113.13,27.80,,"]
     write_csv(rig.root, rows)
-    await _run_all_due(rig)
+    await run_all_due(rig)
     assert (await rig.cameras())["residential:yf-3"].status == "retired"
     write_csv(rig.root, [*rows, "yf-3,龙泉雅苑车库入口,113.14,27.80,,"])
-    await _run_all_due(rig)
+    await run_all_due(rig)
     back = (await rig.cameras())["residential:yf-3"]
     assert (back.status, back.status_reason) == ("unknown", "back in source")
     assert [s for s, _ in await rig.events(back.uid)] == ["unknown", "retired", "unknown"]
-
-
-async def test_leases_keep_an_inventory_to_one_worker(rig: Rig) -> None:
-    now = utcnow()
-    async with rig.catalog.sessions() as session, session.begin():
-        first = await lease_due_inventories(
-            session, owner="a", now=now, limit=10, lease_s=15, kinds=["csv", "http_json"]
-        )
-    async with rig.catalog.sessions() as session, session.begin():
-        second = await lease_due_inventories(
-            session, owner="b", now=now, limit=10, lease_s=15, kinds=["csv", "http_json"]
-        )
-    assert (len(first), second) == (2, [])
-    later = now + timedelta(seconds=16)
-    async with rig.catalog.sessions() as session, session.begin():
-        taken = await lease_due_inventories(
-            session, owner="b", now=later, limit=10, lease_s=15, kinds=["csv"]
-        )
-    assert [t.kind for t in taken] == ["csv"]
-    outcome = await sync_inventory(
-        rig.catalog, rig.department("residential"), 0, rig.fetchers["csv"], rig.grid, owner="a"
-    )
-    assert (outcome.error, outcome.report) == ("lease lost", None)
-    assert (await rig.inventory("residential")).last_sync_at is None
-    assert await rig.cameras() == {}
 
 
 async def test_a_dropped_inventory_retires_its_cameras(rig: Rig) -> None:
@@ -479,44 +268,3 @@ async def test_a_dropped_inventory_retires_its_cameras(rig: Rig) -> None:
     assert sorted(report.retired) == ["chengguan:cg-1", "chengguan:cg-2", "chengguan:cg-3"]
     async with rig.catalog.sessions() as session:
         assert list(await inventory_summaries(session)) == ["residential"]
-
-
-async def test_the_runner_loop_syncs_due_inventories_until_stopped(rig: Rig) -> None:
-    stop = asyncio.Event()
-    running = asyncio.create_task(rig.runner.run(stop))
-    for _ in range(200):
-        if len(await rig.cameras()) == 6:
-            break
-        await asyncio.sleep(0.05)
-    stop.set()
-    await asyncio.wait_for(running, 10)
-    assert len(await rig.cameras()) == 6
-    for department_id in ("residential", "chengguan"):
-        inventory = await rig.inventory(department_id)
-        assert (inventory.last_count, inventory.lease_owner) == (3, None)
-
-
-async def test_an_ingest_worker_runs_the_inventories_beside_the_polls(
-    rig: Rig, tmp_path: Path
-) -> None:
-    write_csv(rig.root, ["yf-1,远大小区南门,113.12,27.80,,", "yf-2,太子花园西门,113.13,27.80,,"])
-    stop = asyncio.Event()
-    store = LocalStore(tmp_path / "objects")
-    worker = asyncio.create_task(
-        run_worker(rig.loaded, rig.catalog, store, stop, WorkerSettings(concurrency=4))
-    )
-    for _ in range(200):
-        if len(await rig.cameras()) == 5:
-            break
-        await asyncio.sleep(0.05)
-    stop.set()
-    await asyncio.wait_for(worker, 20)
-    cams = await rig.cameras()
-    assert sorted(cams) == [
-        "chengguan:cg-1",
-        "chengguan:cg-2",
-        "chengguan:cg-3",
-        "residential:yf-1",
-        "residential:yf-2",
-    ]
-    assert (await rig.inventory("residential")).last_count == 2

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import MAX_BODY_BYTES, ApiSettings, create_app
 from catalog.crs import from_wgs84
 from catalog.db import Catalog
-from tests.integration.test_api import PROBLEM, url_of
+from tests.integration.api_env import PROBLEM, url_of
 from tests.integration.test_roles import build_env
 
 Client = TestClient[web.Request, web.Application]

@@ -9,9 +9,6 @@ time, every camera is polled, the workers share the work, and a SIGKILLed
 worker's leased cameras are polled again by the others once their lease lapses
 (a 3 s lease here, through `CAMGRID_LEASE_SECONDS`) and not before. Each worker
 serves its metrics on `--metrics-port`; the API serves pictures and captures.
-
-A second test runs API and ingest in one process (`serve` as `camgrid serve`
-runs it) and reads the ingest counters from `/api/v1/metrics`.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-import json
 import os
 import re
 import signal
@@ -29,7 +25,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,26 +34,28 @@ from typing import Any, Final
 import aiohttp
 import asyncpg
 import pytest
-import yaml
 from aiohttp import web
-from prometheus_client import REGISTRY, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from camgrid.runtime import ServeOptions, opened_catalog, serve, sync_catalog
 from catalog.db import Catalog, migrate, open_catalog
 from catalog.models import Camera, Snapshot
 from catalog.principals import create_principal
-from config import load_config
 from ingest.farm import CameraFarm, FarmCamera
-from ingest.worker import WorkerSettings
 from tests.fixtures.databases import PG_ADMIN_DSN
 from tests.fixtures.s3server import S3Server
+from tests.integration.workers_rig import (
+    DEPARTMENTS,
+    READY_TIMEOUT_S,
+    REPO,
+    by_department,
+    samples,
+    uid_of,
+    wait_until,
+    write_config,
+)
 
 pytestmark = pytest.mark.postgres
 
-REPO: Final = Path(__file__).resolve().parents[2]
-DEPARTMENTS: Final = ("water", "chengguan", "edu")
 CAMERAS: Final = 300
 SLOW: Final = 15  # cameras that answer after SLOW_DELAY_S, so a worker is caught holding leases
 SLOW_DELAY_S: Final = 1.5
@@ -67,7 +65,6 @@ WORKERS: Final = 3
 #: The farm is one host standing in for 300 devices: lift the per-host cap, or polls queue
 #: behind it holding their leases (see the per-host note in docs/scaling.md).
 ONE_HOST: Final = ("--concurrency", "64", "--per-host", "64")
-READY_TIMEOUT_S: Final = 30.0
 #: a poll starts within this long after its camera's lease lapses (idle wait, lease, connect)
 TAKEOVER_SLACK_S: Final = 1.5
 #: Consecutive polls of one camera are never closer than this. Due times stay on the
@@ -102,49 +99,6 @@ def _farm_cameras() -> list[FarmCamera]:
             FarmCamera.make(i, "slow"), delay_s=SLOW_DELAY_S, name=f"slow-{i}"
         )
     return cameras
-
-
-def department_of(index: int) -> str:
-    return DEPARTMENTS[index % len(DEPARTMENTS)]
-
-
-def uid_of(index: int) -> str:
-    return f"{department_of(index)}:cam-{index:04d}"
-
-
-def write_config(root: Path, farm: CameraFarm, interval: str, timeout: str) -> None:
-    """A department file per department (cameras dealt round-robin) and one grid cell."""
-    (root / "departments").mkdir(parents=True)
-    for department in DEPARTMENTS:
-        cameras = [
-            {
-                "id": f"cam-{i:04d}",
-                "name": f"{department} 摄像机 {i}",
-                "location": {"lon": 113.1 + (i % 20) * 0.0004, "lat": 27.8 + (i // 20) * 0.0004},
-                "snapshot": {"kind": "http", "url": farm.url(i)},
-            }
-            for i in range(len(farm.cameras))
-            if department_of(i) == department
-        ]
-        document = {
-            "department": {"id": department, "name": f"{department} 局"},
-            "defaults": {"interval": interval, "timeout": timeout},
-            "cameras": cameras,
-        }
-        (root / "departments" / f"{department}.yaml").write_text(
-            yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8"
-        )
-    ring = [[113.09, 27.79], [113.12, 27.79], [113.12, 27.82], [113.09, 27.82], [113.09, 27.79]]
-    cell = {
-        "type": "Feature",
-        "properties": {"grid_id": "W1", "name": "网格W1", "community": "社区", "street": "街道"},
-        "geometry": {"type": "Polygon", "coordinates": [ring]},
-    }
-    (root / "grids").mkdir()
-    (root / "grids" / "cells.geojson").write_text(
-        json.dumps({"type": "FeatureCollection", "features": [cell]}, ensure_ascii=False),
-        encoding="utf-8",
-    )
 
 
 @pytest.fixture
@@ -223,30 +177,6 @@ async def stop(process: Process) -> None:
         process.url.cancel()
     elif not process.url.cancelled():
         process.url.exception()  # retrieved, so asyncio does not warn about it
-
-
-def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    """The samples of metric `name` in an exposition, keyed by their sorted labels."""
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                found[tuple(sorted(sample.labels.items()))] = sample.value
-    return found
-
-
-def by_department(found: dict[tuple[tuple[str, str], ...], float]) -> dict[str, float]:
-    totals: defaultdict[str, float] = defaultdict(float)
-    for labels, value in found.items():
-        totals[dict(labels)["department"]] += value
-    return dict(totals)
-
-
-async def wait_until(predicate: Callable[[], bool], within_s: float, what: str) -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {within_s} s waiting for {what}"
-        await asyncio.sleep(0.1)
 
 
 async def leases_of(catalog: Catalog, owner: str) -> dict[str, datetime]:
@@ -458,57 +388,3 @@ async def test_three_workers_share_cameras_and_take_over_a_dead_ones_leases(
             await stop(process)
         await catalog.close()
         await farm.stop()
-
-
-async def test_one_process_shows_ingest_counters_in_api_metrics(tmp_path: Path) -> None:
-    """`camgrid serve` with API and ingest together: one scrape has both, by department."""
-    # Counters live in the test process's registry: earlier tests counted too, so compare.
-    before = samples(generate_latest(REGISTRY).decode(), "camgrid_ingest_snapshots_total")
-    cameras = [FarmCamera.make(i, "changing") for i in range(6)]
-    farm = CameraFarm(cameras, change_every=60.0, width=320, height=180)
-    await farm.start()
-    config = tmp_path / "config"
-    try:
-        write_config(config, farm, interval="2s", timeout="2s")
-        (config / "camgrid.toml").write_text(
-            f'database_url = "sqlite+aiosqlite:///{tmp_path / "catalog.db"}"\n'
-            f'store_url = "file:{tmp_path / "objects"}"\n',
-            encoding="utf-8",
-        )
-        loaded = load_config(config)
-        stop_event = asyncio.Event()
-        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        async with opened_catalog(loaded, tmp_path) as catalog:
-            await sync_catalog(catalog, loaded)
-            options = ServeOptions(port=0, worker=WorkerSettings(inventories=False))
-            task = asyncio.create_task(serve(loaded, catalog, tmp_path, options, stop_event, ready))
-            try:
-                url = await asyncio.wait_for(ready, READY_TIMEOUT_S)
-                await wait_until(
-                    lambda: all(n >= 2 for n in farm.requests), 15.0, "two polls of each camera"
-                )
-                await asyncio.sleep(0.5)  # the second round's results are recorded
-                async with aiohttp.ClientSession() as http, http.get(f"{url}api/v1/metrics") as got:
-                    assert got.status == 200
-                    text = await got.text()
-            finally:
-                stop_event.set()
-                await asyncio.wait_for(task, 20)
-    finally:
-        await farm.stop()
-    after = samples(text, "camgrid_ingest_snapshots_total")
-    polls = {labels: n - before.get(labels, 0) for labels, n in after.items()}
-    mine = {
-        labels: n
-        for labels, n in polls.items()
-        if dict(labels)["department"] in DEPARTMENTS and n > 0
-    }
-    assert {dict(labels)["outcome"] for labels in mine} <= {"stored", "unchanged"}
-    for department in DEPARTMENTS:
-        stored = polls.get((("department", department), ("outcome", "stored")), 0)
-        assert stored >= 2  # two cameras each, a first picture each (counters are per process)
-        assert by_department(mine)[department] >= 4
-    cameras_gauge = samples(text, "camgrid_cameras")
-    assert cameras_gauge[(("department", "water"), ("status", "online"))] == 2
-    assert samples(text, "camgrid_api_request_duration_seconds_count") is not None
-    assert farm.base_url not in text

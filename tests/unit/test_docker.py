@@ -68,6 +68,14 @@ def test_every_camgrid_command_in_compose_parses() -> None:
     assert parser.parse_args(ours["ingest"]["command"]).no_api
 
 
+def test_workers_serve_metrics_on_the_internal_network_only() -> None:
+    ingest = compose()["services"]["ingest"]
+    args = build_parser().parse_args(ingest["command"])
+    assert (args.host, args.metrics_port) == ("0.0.0.0", 9100)  # reachable from other containers
+    assert ingest["expose"] == ["9100"]
+    assert "ports" not in ingest  # nothing published on the host
+
+
 def test_compose_wires_postgres_and_minio_into_camgrid_settings() -> None:
     services = compose()["services"]
     for name in ("migrate", "api", "ingest"):

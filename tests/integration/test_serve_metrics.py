@@ -1,0 +1,81 @@
+"""API and ingest in one process (`serve` as `camgrid serve` runs it): `/api/v1/metrics`
+shows the ingest counters by department beside the API's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client import REGISTRY, generate_latest
+
+from camgrid.runtime import ServeOptions, opened_catalog, serve, sync_catalog
+from config import load_config
+from ingest.farm import CameraFarm, FarmCamera
+from ingest.worker import WorkerSettings
+from tests.integration.workers_rig import (
+    DEPARTMENTS,
+    READY_TIMEOUT_S,
+    by_department,
+    samples,
+    wait_until,
+    write_config,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_one_process_shows_ingest_counters_in_api_metrics(tmp_path: Path) -> None:
+    """`camgrid serve` with API and ingest together: one scrape has both, by department."""
+    # Counters live in the test process's registry: earlier tests counted too, so compare.
+    before = samples(generate_latest(REGISTRY).decode(), "camgrid_ingest_snapshots_total")
+    cameras = [FarmCamera.make(i, "changing") for i in range(6)]
+    farm = CameraFarm(cameras, change_every=60.0, width=320, height=180)
+    await farm.start()
+    config = tmp_path / "config"
+    try:
+        write_config(config, farm, interval="2s", timeout="2s")
+        (config / "camgrid.toml").write_text(
+            f'database_url = "sqlite+aiosqlite:///{tmp_path / "catalog.db"}"\n'
+            f'store_url = "file:{tmp_path / "objects"}"\n',
+            encoding="utf-8",
+        )
+        loaded = load_config(config)
+        stop_event = asyncio.Event()
+        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        async with opened_catalog(loaded, tmp_path) as catalog:
+            await sync_catalog(catalog, loaded)
+            options = ServeOptions(port=0, worker=WorkerSettings(inventories=False))
+            task = asyncio.create_task(serve(loaded, catalog, tmp_path, options, stop_event, ready))
+            try:
+                url = await asyncio.wait_for(ready, READY_TIMEOUT_S)
+                await wait_until(
+                    lambda: all(n >= 2 for n in farm.requests), 15.0, "two polls of each camera"
+                )
+                await asyncio.sleep(0.5)  # the second round's results are recorded
+                async with aiohttp.ClientSession() as http, http.get(f"{url}api/v1/metrics") as got:
+                    assert got.status == 200
+                    text = await got.text()
+            finally:
+                stop_event.set()
+                await asyncio.wait_for(task, 20)
+    finally:
+        await farm.stop()
+    after = samples(text, "camgrid_ingest_snapshots_total")
+    polls = {labels: n - before.get(labels, 0) for labels, n in after.items()}
+    mine = {
+        labels: n
+        for labels, n in polls.items()
+        if dict(labels)["department"] in DEPARTMENTS and n > 0
+    }
+    assert {dict(labels)["outcome"] for labels in mine} <= {"stored", "unchanged"}
+    for department in DEPARTMENTS:
+        stored = polls.get((("department", department), ("outcome", "stored")), 0)
+        assert stored >= 2  # two cameras each, a first picture each (counters are per process)
+        assert by_department(mine)[department] >= 4
+    cameras_gauge = samples(text, "camgrid_cameras")
+    assert cameras_gauge[(("department", "water"), ("status", "online"))] == 2
+    assert samples(text, "camgrid_api_request_duration_seconds_count") is not None
+    assert farm.base_url not in text
