@@ -19,13 +19,15 @@ camera matches `tags` when any asked tag is among its tags.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, String, any_, bindparam, exists, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
@@ -45,6 +47,7 @@ __all__ = [
     "drivers",
     "near_box",
     "near_center",
+    "one_of",
     "python_check",
     "sql_conditions",
     "unindexed",
@@ -151,6 +154,20 @@ def unindexed(column: Any) -> Any:
     itself and writes the other terms this way.
     """
     return UnaryExpression(column, operator=_PLUS, type_=column.type)
+
+
+def one_of(dialect: str, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """`column IN values`, with the values bound as one parameter however many there are.
+
+    A plain `in_()` renders one parameter per value on every execution, which
+    for the thousands of candidates a search may hold costs more than the
+    query itself: PostgreSQL gets `= ANY(array)`, SQLite a subquery of
+    `json_each` over one JSON text (it builds a temporary index of it).
+    """
+    if dialect == "sqlite":
+        each = func.json_each(bindparam(None, json.dumps(list(values)), unique=True))
+        return column.in_(select(literal_column("value", String)).select_from(each))  # type: ignore[no-any-return]
+    return column == any_(bindparam(None, list(values), type_=ARRAY(String), unique=True))  # type: ignore[no-any-return]
 
 
 def _plain(column: Any, index_free: bool) -> Any:

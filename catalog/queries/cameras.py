@@ -23,13 +23,14 @@ page. Either way the answer is exact; indexes only choose what is read.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, select, true, union_all
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, func, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.crs import haversine_m
@@ -44,6 +45,7 @@ from catalog.queries.camera_filters import (
     in_box,
     near_box,
     near_center,
+    one_of,
     python_check,
     sql_conditions,
     unindexed,
@@ -203,8 +205,20 @@ class _Counted:
 
 
 async def _candidate_uids(session: AsyncSession, driver: Driver, after: str | None) -> list[str]:
-    """The driver's candidates in uid (code point) order, after `after`."""
-    uids = sorted(set(await session.scalars(driver.candidates.uids)))
+    """The driver's candidates in uid (code point) order, after `after`.
+
+    They come back aggregated into one value (a JSON array on SQLite, an
+    array on PostgreSQL): thousands of one-column rows cost more to fetch
+    one by one than to find.
+    """
+    found = driver.candidates.uids.subquery()
+    uid = found.c[0]
+    if _dialect(session) == "sqlite":
+        packed = await session.scalar(select(func.json_group_array(uid)))
+        listed: list[str] = json.loads(packed or "[]")
+    else:
+        listed = await session.scalar(select(func.array_agg(uid))) or []
+    uids = sorted(set(listed))
     return uids if after is None else uids[bisect_right(uids, after) :]
 
 
@@ -289,7 +303,8 @@ class _Reader:
         while start < len(uids) and len(kept) <= self.limit:
             chunk = uids[start : start + size]
             start, size = start + size, size * 4
-            stmt = _light_select([Camera.uid.in_(chunk), *conds]).order_by(self.key)
+            member = one_of(_dialect(self.session), Camera.uid, chunk)
+            stmt = _light_select([member, *conds]).order_by(self.key)
             if self.check is None:
                 stmt = stmt.limit(self.limit + 1 - len(kept))
             rows = (await self.session.execute(stmt)).all()
@@ -411,7 +426,8 @@ async def _list_near(
     if best is not None:
         uids = list(set(await session.scalars(best.candidates.uids)))
         box = in_box(near_box(circle.lon, circle.lat, circle.radius), index_free=sqlite)
-        rows = (await session.execute(_light_select([Camera.uid.in_(uids), *conds, *box]))).all()
+        member = one_of(_dialect(session), Camera.uid, uids)
+        rows = (await session.execute(_light_select([member, *conds, *box]))).all()
         measured = circle.measure(rows, circle.radius)
     else:
         measured = await _rings(session, circle, conds, limit)
