@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
@@ -69,7 +70,9 @@ def create_engine(url: str, *, base_dir: Path | None = None, pool_size: int = 10
     url = resolve_url(url, base_dir or Path.cwd())
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, json_deserializer=orjson.loads
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     if backend == "postgresql":
@@ -78,6 +81,8 @@ def create_engine(url: str, *, base_dir: Path | None = None, pool_size: int = 10
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
+            # JSON columns (tags, layers) are read on every row of a page.
+            json_deserializer=orjson.loads,
             # A database that accepts connections but never answers must not hang
             # the API or a worker: give up and let the caller answer 503 / retry.
             pool_timeout=5.0,
