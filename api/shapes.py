@@ -64,7 +64,9 @@ def rfc3339(value: datetime | None) -> str | None:
     """A time as RFC 3339 in UTC with `Z` (microseconds shown when not zero)."""
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat() + "Z"
 
 
 def image_url(snapshot_id: int) -> str:
