@@ -312,7 +312,11 @@ class _Reader:
         kept = kept[: self.limit + 1]
         if not kept:
             return []
-        stmt = _rows_select(self.detail).where(Camera.uid.in_(kept)).order_by(self.key)
+        stmt = (
+            _rows_select(self.detail)
+            .where(one_of(_dialect(self.session), Camera.uid, kept))
+            .order_by(self.key)
+        )
         return [_row(r) for r in (await self.session.execute(stmt)).all()]
 
     async def walk(
@@ -466,7 +470,9 @@ async def _rows_in_order(
 ) -> list[CameraRow]:
     if not page:
         return []
-    stmt = _rows_select(detail).where(Camera.uid.in_([uid for _, uid in page]))
+    stmt = _rows_select(detail).where(
+        one_of(_dialect(session), Camera.uid, [uid for _, uid in page])
+    )
     by_uid = {_uid_of(r): r for r in (await session.execute(stmt)).all()}
     return [_row(by_uid[uid], d) for d, uid in page if uid in by_uid]
 

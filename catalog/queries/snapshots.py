@@ -44,6 +44,7 @@ from sqlalchemy.orm import aliased
 from catalog.models import Camera, Snapshot
 from catalog.queries.camera_filters import (
     CameraFilter,
+    one_of,
     python_check,
     sql_conditions,
     unindexed,
@@ -308,7 +309,8 @@ async def latest_snapshots_for(
         .correlate(Camera)
         .scalar_subquery()
     )
-    newest = select(newest_id).where(Camera.uid.in_(list(camera_uids)))
+    dialect = session.get_bind().dialect.name
+    newest = select(newest_id).where(one_of(dialect, Camera.uid, camera_uids))
     if not detail:
         tiles = await session.execute(select(*TILE_COLUMNS).where(Snapshot.id.in_(newest)))
         # A SnapshotTile answers for the tile's attributes, as a Snapshot would.
