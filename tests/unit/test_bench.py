@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
-from bench.api import parse_wrk
+from bench.api import parse_wrk, process_cpu_s
 from bench.catalog import percentile
 from bench.province import make_province, snapshot_columns, snapshot_span
 
@@ -55,3 +58,11 @@ def test_the_province_is_reproducible_and_snapshots_come_in_time_order() -> None
     rows = list(chunks[0].rows(a.uids, a.uids))
     assert rows[0][0] == 1
     assert first.strftime("%Y-%m-%d %H:%M") <= rows[0][2][:16] < last.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_process_cpu_counts_this_process_busy_time() -> None:
+    before = process_cpu_s(os.getpid())
+    spin_until = time.process_time() + 0.2
+    while time.process_time() < spin_until:
+        pass
+    assert 0.15 <= process_cpu_s(os.getpid()) - before < 5.0
