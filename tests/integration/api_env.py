@@ -1,7 +1,7 @@
 """The seeded API app the `test_api_*` modules share, and the helpers they call it with.
 
 `env` is one app per engine (SQLite and PostgreSQL) over the small catalog
-of `tests.integration.test_queries`, with snapshots (one without its object),
+of `tests.integration.catalog_rows`, with snapshots (one without its object),
 an inventory result and tokens of every kind, for a whole test module; tests
 that change what they read (tokens, audit rows) use names and rows of their
 own. `tests/integration/conftest.py` makes the fixture visible to them.
@@ -27,7 +27,7 @@ from catalog.models import Inventory, utcnow
 from catalog.principals import create_principal, revoke_principal
 from catalog.store import LocalStore
 from tests.fixtures.databases import empty_catalog
-from tests.integration.test_queries import T0, add_all, make_snapshot, small_catalog
+from tests.integration.catalog_rows import T0, add_all, make_snapshot, small_catalog
 
 PROBLEM = "application/problem+json"
 CAMERA_KEYS = set(SCHEMAS["Camera"]["required"])

@@ -1,6 +1,6 @@
 """Operators' overrides through `PATCH /cameras/{uid}`, `?layers=1`, and the status history.
 
-On SQLite and PostgreSQL, over the small catalog of `test_queries`.
+On SQLite and PostgreSQL, over the small catalog of `catalog_rows`.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from catalog.principals import create_principal, revoke_principal
 from catalog.store import LocalStore
 from tests.fixtures.databases import empty_catalog
 from tests.integration.api_env import PROBLEM, jpeg, url_of
-from tests.integration.test_queries import T0, add_all, make_snapshot, small_catalog
+from tests.integration.catalog_rows import T0, add_all, make_snapshot, small_catalog
 
 Client = TestClient[web.Request, web.Application]
 

@@ -30,16 +30,14 @@ from catalog.queries.search_schema import camera_tags, camera_text
 from catalog.queries.snapshots import latest_snapshots_for, list_snapshots
 from catalog.queries.stats import stats
 from catalog.queries.text import escape_like
-from tests.integration.test_queries import (
+from tests.integration.brute_force import brute_force, random_catalog, random_filter
+from tests.integration.catalog_rows import (
     T0,
     add_all,
     all_pages,
-    brute_force,
     make_camera,
     make_department,
     make_snapshot,
-    random_catalog,
-    random_filter,
     uids,
 )
 
