@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PG_MIGRATION_LOCK = 7_200_281  # pg_advisory_lock key held while migrating
+SQLITE_MMAP_BYTES = 1 << 30  # address space, not memory: pages are the OS's cache
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Read the file through a memory map: an area+time search walks thousands
+    # of index entries, and at province scale (a catalog of several GB) reading
+    # them through the 2 MB page cache costs about three times as much.
+    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     cursor.close()
 
 
