@@ -55,8 +55,11 @@ async def find_inconsistencies(
 ) -> FsckReport:
     """Compare every snapshot row with the store's keys.
 
-    An object captured less than `ORPHAN_GRACE` ago is not called an orphan: a
-    running worker writes the object first and its row a moment later.
+    An object captured or stored less than `ORPHAN_GRACE` ago is not called an
+    orphan: a running worker writes the object first and its row a moment
+    later, and a worker replaying its spool after a long store outage writes
+    objects captured long ago (their keys carry the capture time) just before
+    their rows.
     """
     cutoff = (now or datetime.now(UTC)) - ORPHAN_GRACE
     report = FsckReport()
@@ -85,10 +88,17 @@ async def find_inconsistencies(
                 if object_key not in keys or thumb_key not in keys:
                     report.dangling_rows.append(snapshot_id)
             last_id = rows[-1][0]
+    captured_long_ago = [key for key in keys - referenced if (key_time(key) or cutoff) <= cutoff]
     report.orphan_objects = sorted(
-        key for key in keys - referenced if (key_time(key) or cutoff) <= cutoff
+        [key for key in captured_long_ago if await _stored_before(store, key, cutoff)]
     )
     return report
+
+
+async def _stored_before(store: ObjectStore, key: str, cutoff: datetime) -> bool:
+    """Whether the object under `key` was written before `cutoff` (False once it is gone)."""
+    info = await store.stat(key)
+    return info is not None and info.modified <= cutoff
 
 
 async def repair(catalog: Catalog, store: ObjectStore, report: FsckReport) -> None:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from catalog.db import Catalog
-from catalog.fsck import find_inconsistencies, key_time, repair
+from catalog.fsck import ORPHAN_GRACE, find_inconsistencies, key_time, repair
 from catalog.models import Camera, Department, Snapshot
 from catalog.store import LocalStore, ObjectStore, open_store, snapshot_key
 from tests.fixtures.s3server import S3Server
@@ -18,10 +18,10 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 JPEG = b"\xff\xd8\xff\xe0fake\xff\xd9"
 
 
-async def seed(catalog: Catalog, store: ObjectStore) -> dict[str, object]:
+async def seed(catalog: Catalog, store: ObjectStore, now: datetime) -> dict[str, object]:
     """Three snapshots of one camera; the newest loses its image, plus two orphans."""
     async with catalog.sessions() as session, session.begin():
-        session.add(Department(id="water", name="水利局", updated_at=NOW))
+        session.add(Department(id="water", name="水利局", updated_at=now))
         await session.flush()
         session.add(
             Camera(
@@ -31,16 +31,16 @@ async def seed(catalog: Catalog, store: ObjectStore) -> dict[str, object]:
                 name="泵站",
                 kind="http",
                 status="online",
-                status_since=NOW,
-                next_due_at=NOW,
-                created_at=NOW,
-                updated_at=NOW,
+                status_since=now,
+                next_due_at=now,
+                created_at=now,
+                updated_at=now,
             )
         )
         await session.flush()
         snaps = []
         for i in range(3):
-            at = NOW - timedelta(hours=3 - i)
+            at = now - timedelta(hours=3 - i)
             sha = f"{i:02d}" * 32
             key = snapshot_key("img", "water", "w1", at, sha)
             thumb = snapshot_key("thumb", "water", "w1", at, sha)
@@ -67,21 +67,24 @@ async def seed(catalog: Catalog, store: ObjectStore) -> dict[str, object]:
         assert camera is not None
         camera.last_snapshot_id, camera.last_snapshot_at = snaps[2].id, snaps[2].captured_at
     await store.delete(snaps[2].object_key)
-    old_orphan = snapshot_key("img", "water", "w1", NOW - timedelta(days=1), "ab" * 32)
-    young_orphan = snapshot_key("img", "water", "w1", NOW - timedelta(minutes=1), "cd" * 32)
+    old_orphan = snapshot_key("img", "water", "w1", now - timedelta(days=1), "ab" * 32)
+    young_orphan = snapshot_key("img", "water", "w1", now - timedelta(minutes=1), "cd" * 32)
     await store.put(old_orphan, JPEG)
     await store.put(young_orphan, JPEG)
     return {"dangling": snaps[2].id, "kept": snaps[1].id, "old": old_orphan, "young": young_orphan}
 
 
 async def check_and_repair(catalog: Catalog, store: ObjectStore) -> None:
-    seeded = await seed(catalog, store)
-    report = await find_inconsistencies(catalog, store, now=NOW)
+    # fsck runs a grace period after the objects were stored; the keys' times
+    # (when the pictures were captured) are what tells the orphans apart.
+    now = datetime.now(UTC) + ORPHAN_GRACE + timedelta(minutes=1)
+    seeded = await seed(catalog, store, now)
+    report = await find_inconsistencies(catalog, store, now=now)
     assert report.rows_checked == 3
     assert report.dangling_rows == [seeded["dangling"]]
     assert report.orphan_objects == [seeded["old"]]  # the young one may still get its row
     await repair(catalog, store, report)
-    after = await find_inconsistencies(catalog, store, now=NOW)
+    after = await find_inconsistencies(catalog, store, now=now)
     assert after.clean
     assert await store.stat(str(seeded["young"])) is not None
     async with catalog.sessions() as session:
@@ -105,6 +108,22 @@ async def test_fsck_repairs_the_s3_store(
         await check_and_repair(catalog, store)
     finally:
         await store.close()
+
+
+async def test_objects_captured_long_ago_but_stored_just_now_are_not_orphans(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """A worker replaying its spool after a long store outage puts old pictures, then rows."""
+    store = LocalStore(tmp_path / "objects")
+    now = datetime.now(UTC)
+    replayed = snapshot_key("img", "water", "w1", now - timedelta(hours=5), "ef" * 32)
+    await store.put(replayed, JPEG)
+    report = await find_inconsistencies(catalog, store, now=now)
+    assert report.orphan_objects == []
+    later = await find_inconsistencies(
+        catalog, store, now=now + ORPHAN_GRACE + timedelta(seconds=1)
+    )
+    assert later.orphan_objects == [replayed]  # still no row once the grace has passed
 
 
 def test_key_time_reads_the_capture_time_from_a_key() -> None:
