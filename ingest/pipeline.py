@@ -171,8 +171,10 @@ class SnapshotPipeline:
         if connector is None:
             raise SnapshotError(f"no connector for kind {camera.kind!r}")
         target = self._target_for(camera)
-        # The connector enforces the camera's timeout; this outer bound is a backstop.
-        data = await asyncio.wait_for(connector.fetch(target), camera.timeout_s + 5.0)
+        # The connector enforces the camera's timeout; this outer bound is a backstop
+        # (a timeout scope, not wait_for, which on 3.11 wraps the fetch in a task).
+        async with asyncio.timeout(camera.timeout_s + 5.0):
+            data = await connector.fetch(target)
         received_at = utcnow()
         loop = asyncio.get_running_loop()
         sha256, check = await loop.run_in_executor(self._executor, _check, data)

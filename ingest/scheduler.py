@@ -4,7 +4,10 @@ Concurrency is bounded globally (a fixed number of polls in flight) and per
 host (an NVR or a platform serving many cameras gets only a few at a time).
 A camera is leased only when a slot is free for it, so a lease never waits in
 a queue; slow or hanging cameras hold their own slot until their timeout and
-never delay the others. Results are written in batches by one recorder task.
+never delay the others. A lease also takes the cameras falling due before the
+next look (`idle_s`), and each of those polls waits for its due time: polls
+start one by one as they fall due, not in a burst per lease that then queues
+for the image threads. Results are written in batches by one recorder task.
 While the object store is away and the local spool is full, no camera is
 leased (polling pauses; pictures already captured are still spooled). On stop,
 in-flight polls get `grace_s` to finish before they are cancelled; the
@@ -15,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import update
@@ -45,10 +50,24 @@ class SchedulerSettings:
     grace_s: float = 10.0  # how long in-flight polls may finish after stop
 
 
+async def _wait(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait until `event` is set or `timeout_s` passed; whether it was set."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    return event.is_set()
+
+
 def host_of(camera: DueCamera) -> str:
     """The network peer a camera's poll talks to (for the per-host cap)."""
-    if "://" in camera.target:
-        parts = urlsplit(camera.target)
+    return _host_of_target(camera.target)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _host_of_target(target: str) -> str:
+    # cached: the same few thousand targets are parsed again at every poll
+    if "://" in target:
+        parts = urlsplit(target)
         return f"{parts.hostname}:{parts.port or ''}"
     return "local"
 
@@ -89,6 +108,7 @@ class Scheduler:
         self._spooled_phash: dict[str, int] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._more_due = True  # whether the last lease may have left due cameras behind
         self.counters = SchedulerCounters()
         self.metrics = metrics or ingest_metrics()
 
@@ -104,29 +124,39 @@ class Scheduler:
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, then drain in-flight polls and flush."""
         recorder = asyncio.create_task(self._record_loop(stop))
+        waker = asyncio.create_task(self._wake_on(stop))
         # Lease in batches: one lease is one write transaction, and leasing a camera
-        # each time a poll finishes costs a transaction per poll. A wait that ends
-        # without a finished poll (idle) takes whatever slots are free.
+        # each time a poll finishes costs a transaction per poll. While the slots
+        # are the limit, a finished poll wakes the loop and a lease waits for an
+        # eighth of them to be free. Once a lease took every camera that is due, a
+        # finished poll makes no other camera due: the next lease waits for the
+        # idle timer (cameras fall due as time passes), not for every poll's end.
         min_free = self._lease_batch
         try:
             while not stop.is_set():
-                started = await self._start_due(min_free)
-                if not started:
-                    self._wake.clear()
-                    waits = [
-                        asyncio.create_task(stop.wait()),
-                        asyncio.create_task(self._wake.wait()),
-                    ]
-                    await asyncio.wait(
-                        waits, timeout=self._settings.idle_s, return_when="FIRST_COMPLETED"
-                    )
-                    for task in waits:
-                        task.cancel()
-                    min_free = self._lease_batch if self._wake.is_set() else 1
+                self._wake.clear()  # before the lease: a poll ending during it counts
+                # cameras falling due before the next idle wake are leased now and
+                # each poll starts at its due time: polls start one by one, not in
+                # bursts at each lease that queue for the image threads
+                started = await self._start_due(min_free, self._settings.idle_s)
+                more_due = self._more_due
+                if started and more_due:
+                    continue  # slots permitting, lease again at once
+                if more_due:  # the slots are busy: wait for polls to finish
+                    woken = await _wait(self._wake, self._settings.idle_s)
+                    min_free = self._lease_batch if woken else 1
+                else:  # all due cameras are polling: wait for more to fall due
+                    await _wait(stop, self._settings.idle_s)
+                    min_free = 1
         finally:
+            waker.cancel()
             await self._drain()
             await recorder
             await self._final_flush()
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
 
     async def _final_flush(self) -> None:
         """Record what is left, retrying for `grace_s` while the database is away."""
@@ -170,9 +200,15 @@ class Scheduler:
         """Free slots worth a lease while polls are finishing: an eighth of them."""
         return max(1, self._settings.concurrency // 8)
 
-    async def _start_due(self, min_free: int = 1) -> int:
+    async def _start_due(self, min_free: int = 1, ahead_s: float = 0.0) -> int:
+        """Lease due cameras (and those due within `ahead_s`), start their polls, count them.
+
+        Sets `_more_due`: whether more may be due than there were free slots (False
+        when the lease took every due camera, or polling is paused).
+        """
         free = self._settings.concurrency - len(self._in_flight)
-        if free < max(1, min_free) or self._pipeline.paused:
+        self._more_due = not self._pipeline.paused
+        if self._pipeline.paused or free < max(1, min_free):
             return 0
         now = utcnow()
         async with self._catalog.sessions() as session, session.begin():
@@ -182,6 +218,7 @@ class Scheduler:
                 now=now,
                 limit=free,
                 lease_s=self._settings.lease_s,
+                due_by=now + timedelta(seconds=ahead_s),
             )
         self.metrics.leases.inc(len(due))
         self.metrics.leased.inc(len(due))
@@ -190,6 +227,7 @@ class Scheduler:
             task = asyncio.create_task(self._poll(camera, leased_at), name=f"poll {camera.uid}")
             self._in_flight.add(task)
             task.add_done_callback(self._finished)
+        self._more_due = len(due) == free
         return len(due)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -199,6 +237,9 @@ class Scheduler:
             log.error("poll task failed", exc_info=task.exception())
 
     async def _poll(self, camera: DueCamera, leased_at: float) -> None:
+        early = (camera.due_at - utcnow()).total_seconds()
+        if early > 0:  # leased ahead of its due time (by at most idle_s)
+            await asyncio.sleep(early)
         async with self._slots, self._hosts[host_of(camera)]:
             started, started_at = time.monotonic(), utcnow()
             if started - leased_at > self._settings.lease_s * 0.8:

@@ -95,6 +95,12 @@ async def read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes
         raise NotAnImageResponse(f"not an image: {shown}")
     if response.content_length is not None and response.content_length > max_bytes:
         raise BodyTooLarge()
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if response.content_length is not None and encoding == "identity":
+        # Not compressed, so aiohttp reads exactly the declared length (a shorter
+        # body is a payload error): one read, without a chunk loop and a copy of
+        # the picture. A compressed body may inflate past its length: capped below.
+        return await response.read()
     body = bytearray()
     async for chunk in response.content.iter_chunked(CHUNK_BYTES):
         if len(body) + len(chunk) > max_bytes:

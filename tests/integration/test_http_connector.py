@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 import traceback
 import tracemalloc
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from ingest.connectors import (
     AuthRejected,
@@ -369,3 +371,53 @@ def test_farm_frame_sizes(width: int, height: int, low_kb: int, high_kb: int) ->
         for frame in frames:
             assert low_kb * 1024 <= len(frame) <= high_kb * 1024
             assert inspect_jpeg(frame).width == width
+
+
+async def compressed_camera(body: bytes, encoding: str) -> tuple[web.AppRunner, str]:
+    """A camera that answers ``body`` with a Content-Encoding (and its Content-Length)."""
+
+    async def picture(request: web.Request) -> web.Response:
+        return web.Response(
+            body=body,
+            headers={"Content-Type": "image/jpeg", "Content-Encoding": encoding},
+        )
+
+    app = web.Application()
+    app.router.add_get("/picture", picture)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}/picture"
+
+
+async def test_a_compressed_body_that_inflates_past_the_cap_is_cut(
+    connector: HttpSnapshotConnector,
+) -> None:
+    # 8 MB of zeros in 8 KB of gzip: its Content-Length says nothing of its size
+    runner, url = await compressed_camera(gzip.compress(bytes(8 << 20)), "gzip")
+    try:
+        t = CameraTarget(uid="bomb:1", kind="http", url=url, max_bytes=1 << 20)
+        tracemalloc.start()
+        try:
+            err = await failure(connector, t, BodyTooLarge)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    finally:
+        await runner.cleanup()
+    assert err.reason == "body too large"
+    assert peak < 4 * t.max_bytes
+
+
+async def test_a_compressed_picture_within_the_cap_arrives_whole(
+    camera_farm: CameraFarm, connector: HttpSnapshotConnector
+) -> None:
+    picture = next(iter(camera_farm.frames.scenes.values()))[0]
+    runner, url = await compressed_camera(gzip.compress(picture), "gzip")
+    try:
+        data = await connector.fetch(CameraTarget(uid="gz:1", kind="http", url=url))
+    finally:
+        await runner.cleanup()
+    assert data == picture

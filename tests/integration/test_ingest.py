@@ -257,6 +257,42 @@ async def test_a_lease_returns_the_poll_state_oldest_due_first(rig: Rig) -> None
     assert {c.uid for c in again} == set(rows) - {c.uid for c in due}
 
 
+async def test_a_lease_ahead_takes_cameras_due_by_then_and_no_later(rig: Rig) -> None:
+    now = utcnow()
+    async with rig.catalog.sessions() as session, session.begin():
+        cameras = (await session.scalars(select(Camera).order_by(Camera.uid))).all()
+        for i, cam in enumerate(cameras):  # one due now, the others 1 s apart after it
+            cam.next_due_at = now + timedelta(seconds=i)
+    async with rig.catalog.sessions() as session, session.begin():
+        due = await lease_due_cameras(
+            session, owner="t", now=now, limit=100, lease_s=15, due_by=now + timedelta(seconds=2)
+        )
+    assert [c.uid for c in due] == [c.uid for c in cameras[:3]]
+    assert [c.due_at for c in due] == [now + timedelta(seconds=i) for i in range(3)]
+
+
+async def test_a_camera_leased_ahead_is_polled_at_its_due_time_not_before(rig: Rig) -> None:
+    due_at = utcnow() + timedelta(seconds=0.2)  # within one idle wait: leased ahead
+    async with rig.catalog.sessions() as session, session.begin():
+        await session.execute(update(Camera).values(next_due_at=utcnow() + timedelta(hours=1)))
+        await session.execute(
+            update(Camera).where(Camera.camera_id == "changing-none").values(next_due_at=due_at)
+        )
+    stop = asyncio.Event()
+    running = asyncio.create_task(rig.scheduler.run(stop))
+    try:
+        for _ in range(200):  # until its result is recorded (10 s at most)
+            if await rig.snapshots():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await running
+    (snapshot,) = await rig.snapshots()
+    assert snapshot.camera_uid == "water:changing-none"
+    assert snapshot.captured_at >= due_at  # received after its due time, never before
+
+
 @pytest.mark.parametrize("catalog", ["postgresql"], indirect=True)
 async def test_concurrent_leases_skip_each_others_cameras(rig: Rig) -> None:
     first_leased = asyncio.Event()

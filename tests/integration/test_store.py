@@ -344,3 +344,13 @@ async def test_local_concurrent_puts_and_deletes_in_one_directory(
     assert tree(tmp_path) == []
     await store.put("img/d/c/final.jpg", b"ok")
     assert await keys_of(store) == ["img/d/c/final.jpg"]
+
+
+async def test_local_concurrent_puts_into_the_same_new_folders(tmp_path: Path) -> None:
+    # every put makes (or finds half made by another) the same new day folders
+    store = LocalStore(tmp_path)
+    keys = [f"img/d/cam-{i % 4}/2024/02/29/{i:03d}.jpg" for i in range(24)]
+    await asyncio.gather(*(store.put(key, key.encode()) for key in keys))
+    assert await keys_of(store) == sorted(keys)
+    assert [await store.get(key) for key in keys] == [key.encode() for key in keys]
+    assert [p for p in tree(tmp_path) if "~" in p] == []

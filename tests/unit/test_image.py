@@ -277,3 +277,13 @@ def test_phash_bits_are_the_low_dct_coefficients_row_by_row() -> None:
     for bit in (low > np.median(low)).flatten():  # bit 63 is the (0, 0) coefficient
         value = (value << 1) | int(bit)
     assert phash(gray) == (value - (1 << 64) if value >= 1 << 63 else value)
+
+
+@pytest.mark.parametrize(("band_rows", "error_page"), [(3, True), (7, False)])
+def test_error_page_share_is_of_the_dominant_colour(band_rows: int, error_page: bool) -> None:
+    # 45 rows at the 80 px measure: a band of 3 leaves 93% of one colour, of 7 84%
+    img = np.empty((360, 640, 3), np.uint8)
+    img[:] = (160, 90, 40)
+    img[360 - 8 * band_rows :] = (40, 200, 200)
+    check = inspect_jpeg(encode_jpeg(img))
+    assert ("error_page" in check.flags) is error_page
