@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.ingest [--cameras 2000] [--window 20] ...
 
-A farm of simulated 1920x1080 cameras (300-500 KB JPEGs, every one 'changing', a new
-picture every ``--change-every`` seconds) runs on loopback in a process of its own.
+A farm of simulated 1920x1080 cameras (300-500 KB JPEGs, every one 'changing': by
+default each answer shows the next picture, so camgrid never skips storing an
+unchanged one) runs on loopback in a process of its own.
 Demand is above capacity: every camera is always due. Against it, one after the
 other, each in a fresh process and with the same concurrency:
 
@@ -14,7 +15,10 @@ other, each in a fresh process and with the same concurrency:
   ``scheduler.run(stop)``: leases, the http connector, checks, pHash, thumbnail,
   dedupe, two fsynced object writes, batched rows.
 
-Each runs ``--warmup`` seconds, then is measured; the ``--window`` is split over
+Each runs ``--warmup`` seconds, then is measured: the warm-up covers one round of every
+camera, so what is measured is the steady state of a deployment, where a camera's
+first poll of the day (its new folders, its first status event) is long past. The
+``--window`` is split over
 ``--rounds`` alternating runs of each (reference, camgrid, reference, ...), so that
 load from outside the benchmark weighs on both alike. Besides the rates, each
 reports its process CPU time per snapshot (all threads), which load from outside
@@ -116,8 +120,9 @@ def measure_pipelines(args: argparse.Namespace) -> dict[str, Any]:
             # paced_load times the snapshots per second camgrid managed when saturated
             capacity = combine(camgrid)["snapshots_per_s"]
             interval = max(1.0, round(args.cameras / max(args.paced_load * capacity, 1e-9)))
+            paced_warmup = interval + 5.0 if args.paced_warmup is None else args.paced_warmup
             paced_plan = replace(
-                plan, interval_s=interval, warmup_s=args.paced_warmup, window_s=args.paced_window
+                plan, interval_s=interval, warmup_s=paced_warmup, window_s=args.paced_window
             )
             paced = {
                 "interval_s": interval,
@@ -199,10 +204,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cameras", type=int, default=2000)
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
-    parser.add_argument("--change-every", type=float, default=0.25)
+    parser.add_argument(
+        "--change-every",
+        type=float,
+        default=0.0,
+        help="seconds between the farm's pictures (0: every answer shows the next one, so no"
+        " poll finds an unchanged picture that camgrid would not store)",
+    )
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--image-threads", type=int, default=2)
-    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=25.0,
+        help="seconds before each saturated run is measured: one round of every camera, so"
+        " that first polls (new folders, first status events) are behind it",
+    )
     parser.add_argument("--window", type=float, default=20.0, help="measured seconds, in all")
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
     parser.add_argument(
@@ -211,7 +228,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.5,
         help="latency phase: demand as a share of camgrid's saturated rate (0: skip it)",
     )
-    parser.add_argument("--paced-warmup", type=float, default=5.0)
+    parser.add_argument(
+        "--paced-warmup",
+        type=float,
+        default=None,
+        help="seconds before the paced runs are measured (default: one interval and 5 s)",
+    )
     parser.add_argument("--paced-window", type=float, default=20.0)
     parser.add_argument("--rtsp-grabs", type=int, default=5)
     parser.add_argument("--no-rtsp", action="store_true", help="skip the RTSP part")

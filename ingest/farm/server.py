@@ -4,9 +4,10 @@ Each camera answers ``GET /cam/{index}/snapshot.jpg`` according to its behaviour
 behind no auth, Basic or Digest auth. Frames are rendered and encoded once at start
 (:mod:`ingest.farm.frames`); a request costs an auth check and a copy, so one core
 serves thousands of requests a second. "Changing" cameras step through their scene's
-time variants every ``change_every`` seconds; each answer also carries a JPEG comment
-with a counter, so its bytes (and sha256) differ from the last one even when the
-picture (and its pHash) has not changed, as a real camera's burnt-in clock does.
+time variants every ``change_every`` seconds (0: one step per answer); each answer
+also carries a JPEG comment with a counter, so its bytes (and sha256) differ from
+the last one even when the picture (and its pHash) has not changed, as a real
+camera's burnt-in clock does.
 "Static" cameras answer the exact same bytes every time.
 
 "Offline" cameras get URLs on a second port that the farm keeps bound but never
@@ -200,7 +201,13 @@ class CameraFarm:
         return self._frames
 
     def variant(self, camera: FarmCamera) -> int:
-        """The time variant a changing camera shows now."""
+        """The time variant a changing camera shows now.
+
+        With ``change_every`` at 0 each answer shows the next variant, so that
+        two polls in a row never see the same picture (the ingest benchmark).
+        """
+        if self.change_every <= 0:
+            return self.requests[camera.index] + int(camera.phase)
         elapsed = time.monotonic() - self._started_at
         return int(elapsed / self.change_every + camera.phase)
 

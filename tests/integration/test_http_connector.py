@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import time
 import traceback
 import tracemalloc
@@ -283,6 +284,17 @@ async def test_changing_camera_shows_a_new_picture_later(
         await asyncio.sleep(0.35)
         later = inspect_jpeg(await connector.fetch(t)).phash
     assert hamming(first, later) > PHASH_SAME_DISTANCE
+
+
+async def test_a_farm_changing_on_every_answer_never_repeats_a_picture(
+    connector: HttpSnapshotConnector,
+) -> None:
+    """`change_every=0` (the ingest benchmark): two polls in a row always differ."""
+    camera = FarmCamera.make(0, "changing", "none")
+    async with CameraFarm([camera], change_every=0) as farm:
+        t = target(farm, camera)
+        hashes = [inspect_jpeg(await connector.fetch(t)).phash for _ in range(6)]
+    assert all(hamming(a, b) > PHASH_SAME_DISTANCE for a, b in itertools.pairwise(hashes))
 
 
 async def test_errors_never_show_passwords_or_userinfo(
