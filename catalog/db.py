@@ -91,7 +91,16 @@ def create_engine(url: str, *, base_dir: Path | None = None, pool_size: int = 10
             # A database that accepts connections but never answers must not hang
             # the API or a worker: give up and let the caller answer 503 / retry.
             pool_timeout=5.0,
-            connect_args={"timeout": 5.0, "command_timeout": 30.0},
+            connect_args={
+                "timeout": 5.0,
+                "command_timeout": 30.0,
+                # asyncpg prepares every statement, and after five runs PostgreSQL
+                # may keep one generic plan for it. A search's parameters (a list of
+                # candidates, a box, a page size) decide its best plan; a generic plan
+                # of `uid = ANY($1) ... ORDER BY uid LIMIT $2` walks the uid index
+                # through most of the table instead of looking the candidates up.
+                "server_settings": {"plan_cache_mode": "force_custom_plan"},
+            },
         )
     raise ValueError(f"unsupported database URL scheme {make_url(url).drivername!r}")
 
