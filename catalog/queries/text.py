@@ -59,6 +59,7 @@ from catalog.queries.search_schema import (
 )
 
 __all__ = [
+    "TRIGRAM",
     "Candidates",
     "capped_count",
     "escape_like",
