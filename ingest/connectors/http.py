@@ -7,6 +7,11 @@ Credentials come from the target; credentials written into the URL
 the target's when it names none, so that no URL with userinfo reaches aiohttp's
 exceptions, a log line or a ``reason``.
 
+When the department lists ``allow_networks``, every request of a poll is checked
+against them before it is sent, redirects included (a client middleware, which
+aiohttp runs for each hop): a camera inside the policy cannot send a poll to a
+host outside it. The poll fails with :class:`AddressRefused`.
+
 Digest auth goes through one :class:`aiohttp.DigestAuthMiddleware` per camera and
 account, kept between polls: the middleware remembers the last challenge and answers
 it preemptively with an incremented nonce count, so a poll after the first costs one
@@ -21,7 +26,9 @@ from collections.abc import Sequence
 import aiohttp
 from yarl import URL
 
+from catalog.netpolicy import Network, url_allowed
 from ingest.connectors.base import (
+    AddressRefused,
     AuthRejected,
     AuthScheme,
     BadResponse,
@@ -69,6 +76,19 @@ def translate_error(exc: BaseException) -> SnapshotError:
     if isinstance(exc, aiohttp.ClientError | OSError):
         return CameraUnreachable("connection failed")
     return SnapshotError()
+
+
+def network_guard(networks: Sequence[Network]) -> aiohttp.ClientMiddlewareType:
+    """A client middleware refusing any request (first or redirected) outside `networks`."""
+
+    async def guard(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        if not url_allowed(str(request.url), networks):
+            raise AddressRefused(f"host {request.url.host} not in allow_networks")
+        return await handler(request)
+
+    return guard
 
 
 def basic_authorization(username: str, password: str) -> str:
@@ -150,11 +170,13 @@ class HttpSnapshotConnector:
         """GET the target's URL and return the picture's bytes."""
         url, scheme, username, password = self._credentials(target)
         headers = _ACCEPT
-        middlewares: Sequence[aiohttp.DigestAuthMiddleware] = ()
+        middlewares: list[aiohttp.ClientMiddlewareType] = []
+        if target.allow_networks:  # outermost: a digest retry goes through it too
+            middlewares.append(network_guard(target.allow_networks))
         if scheme == "basic" and username is not None:
             headers = {**_ACCEPT, "Authorization": basic_authorization(username, password)}
         elif scheme == "digest" and username is not None:
-            middlewares = (self._digest_middleware(target.uid, url, username, password),)
+            middlewares.append(self._digest_middleware(target.uid, url, username, password))
         timeout = aiohttp.ClientTimeout(
             total=target.timeout_s, sock_connect=min(target.timeout_s, CONNECT_TIMEOUT_S)
         )
