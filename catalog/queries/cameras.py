@@ -27,14 +27,13 @@ import json
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any, Final, NamedTuple, cast
+from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Select, SQLColumnExpression, func, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.crs import haversine_m
-from catalog.models import Camera, GridCell
+from catalog.models import Camera
 from catalog.queries.camera_filters import (
     CRS_MARGIN_DEG,
     PREFILTER_MOST,
@@ -49,6 +48,16 @@ from catalog.queries.camera_filters import (
     python_check,
     sql_conditions,
     unindexed,
+)
+from catalog.queries.camera_rows import (
+    LISTED_COLUMNS,
+    CameraPage,
+    CameraRow,
+    CellRef,
+    ListedCamera,
+    row_of,
+    rows_select,
+    uid_of,
 )
 from catalog.queries.cursors import decode_cursor, encode_cursor
 from catalog.queries.text import Candidates, escape_like, pg_text_estimate
@@ -74,99 +83,6 @@ _MIN_BATCH: Final = 500
 _MERGE_MOST: Final = 32
 # The first chunk of sorted candidates read in the candidate plan; each next one is 4x.
 _FIRST_CHUNK: Final = 256
-
-
-@dataclass(frozen=True)
-class CellRef:
-    """The grid cell a camera lies in."""
-
-    grid_id: str
-    name: str
-    community: str
-    street: str
-
-
-@dataclass(frozen=True)
-class CameraRow:
-    """A camera with its cell and, under `near`, its distance in metres."""
-
-    camera: Camera
-    cell: CellRef | None
-    distance_m: float | None = None
-
-
-@dataclass(frozen=True)
-class CameraPage:
-    """One page of cameras and the cursor of the next one (None on the last page)."""
-
-    items: list[CameraRow]
-    next_cursor: str | None
-
-
-#: What the list shape of a camera reads (DESIGN.md, "A camera"); with
-#: `detail=False` a page's cameras are `ListedCamera`s holding only these.
-LISTED_COLUMNS: Final = (
-    Camera.uid, Camera.department_id, Camera.camera_id, Camera.name, Camera.address,
-    Camera.lon, Camera.lat, Camera.grid_id, Camera.kind, Camera.tags, Camera.status,
-    Camera.status_reason, Camera.status_since, Camera.last_snapshot_at, Camera.gb28181,
-)  # fmt: skip
-_CELL_COLUMNS: Final = (GridCell.grid_id, GridCell.name, GridCell.community, GridCell.street)
-
-
-class ListedCamera(NamedTuple):
-    """A camera as a page of search results shows it: the `LISTED_COLUMNS`, nothing else.
-
-    Read from plain rows, without the ORM's bookkeeping (most of the cost of
-    a page); it stands in for a `Camera` wherever only those attributes are
-    read, and any other attribute raises `AttributeError`.
-    """
-
-    uid: str
-    department_id: str
-    camera_id: str
-    name: str
-    address: str
-    lon: float | None
-    lat: float | None
-    grid_id: str | None
-    kind: str
-    tags: list[str]
-    status: str
-    status_reason: str
-    status_since: datetime
-    last_snapshot_at: datetime | None
-    gb28181: dict[str, Any] | None
-
-
-_LISTED_WIDTH: Final = len(LISTED_COLUMNS)
-
-
-def _rows_select(detail: bool = True) -> Select[*tuple[Any, ...]]:
-    """Cameras with their cells: ORM `Camera`s, or with `detail=False` plain listed columns."""
-    if not detail:
-        # The other columns (source layers, targets, leases) are most of a
-        # row's bytes and JSON; a page of search results never shows them.
-        plain = select(*LISTED_COLUMNS, *_CELL_COLUMNS)
-        return plain.outerjoin(GridCell, GridCell.grid_id == Camera.grid_id)
-    full = select(Camera, *_CELL_COLUMNS)
-    return full.outerjoin(GridCell, GridCell.grid_id == Camera.grid_id)
-
-
-def _uid_of(row: Any) -> str:
-    """The uid of a row of `_rows_select` (either kind)."""
-    first = row[0]
-    return first if isinstance(first, str) else str(first.uid)
-
-
-def _row(row: Any, distance_m: float | None = None) -> CameraRow:
-    if isinstance(row[0], str):
-        # A ListedCamera answers for the list shape's attributes, as a Camera would.
-        camera = cast(Camera, ListedCamera._make(row[:_LISTED_WIDTH]))
-        grid_id, name, community, street = row[_LISTED_WIDTH:]
-    else:
-        camera, grid_id, name, community, street = row
-    cell = None if grid_id is None else CellRef(grid_id, name, community, street)
-    return CameraRow(camera, cell, distance_m)
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -286,7 +202,7 @@ class _Reader:
         self.key = _uid_key(session)
 
     def _keep(self, rows: Sequence[Any]) -> list[CameraRow]:
-        kept = (_row(r) for r in rows)
+        kept = (row_of(r) for r in rows)
         return [r for r in kept if self.check is None or self.check(r.camera.lon, r.camera.lat)]
 
     async def candidates(
@@ -313,11 +229,11 @@ class _Reader:
         if not kept:
             return []
         stmt = (
-            _rows_select(self.detail)
+            rows_select(self.detail)
             .where(one_of(_dialect(self.session), Camera.uid, kept))
             .order_by(self.key)
         )
-        return [_row(r) for r in (await self.session.execute(stmt)).all()]
+        return [row_of(r) for r in (await self.session.execute(stmt)).all()]
 
     async def walk(
         self,
@@ -355,9 +271,9 @@ class _Reader:
         while len(found) <= self.limit:
             past = [] if after is None else [key > after]
             if by is None:
-                stmt = _rows_select(self.detail).where(*conds, *past)
+                stmt = rows_select(self.detail).where(*conds, *past)
             elif by.ordered:
-                stmt = _rows_select(self.detail).where(by.column == by.values[0], *conds, *past)
+                stmt = rows_select(self.detail).where(by.column == by.values[0], *conds, *past)
             else:
                 ranges = [
                     select(Camera.uid)
@@ -368,12 +284,12 @@ class _Reader:
                     for value in by.values
                 ]
                 merged = union_all(*(select(r.c.uid) for r in ranges))
-                stmt = _rows_select(self.detail).where(Camera.uid.in_(merged))
+                stmt = rows_select(self.detail).where(Camera.uid.in_(merged))
             rows = (await self.session.execute(stmt.order_by(key).limit(batch))).all()
             found.extend(self._keep(rows))
             if len(rows) < batch:
                 break
-            after = _uid_of(rows[-1])
+            after = uid_of(rows[-1])
         return found
 
 
@@ -470,11 +386,11 @@ async def _rows_in_order(
 ) -> list[CameraRow]:
     if not page:
         return []
-    stmt = _rows_select(detail).where(
+    stmt = rows_select(detail).where(
         one_of(_dialect(session), Camera.uid, [uid for _, uid in page])
     )
-    by_uid = {_uid_of(r): r for r in (await session.execute(stmt)).all()}
-    return [_row(by_uid[uid], d) for d, uid in page if uid in by_uid]
+    by_uid = {uid_of(r): r for r in (await session.execute(stmt)).all()}
+    return [row_of(by_uid[uid], d) for d, uid in page if uid in by_uid]
 
 
 async def matching_uids(session: AsyncSession, f: CameraFilter) -> list[str] | None:
@@ -499,5 +415,5 @@ async def matching_uids(session: AsyncSession, f: CameraFilter) -> list[str] | N
 
 async def get_camera(session: AsyncSession, uid: str) -> CameraRow | None:
     """One camera with its cell, whatever its status; None when there is no such uid."""
-    row = (await session.execute(_rows_select().where(Camera.uid == uid))).first()
-    return None if row is None else _row(row)
+    row = (await session.execute(rows_select().where(Camera.uid == uid))).first()
+    return None if row is None else row_of(row)
