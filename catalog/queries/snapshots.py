@@ -19,7 +19,6 @@ Both read index keys only; the page's rows are fetched by id at the end.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +32,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
-    literal_column,
     or_,
     select,
     true,
@@ -106,9 +104,7 @@ def _member(dialect: str, uids: Select[str]) -> ColumnElement[bool]:
 def _uid_in(dialect: str, uids: Sequence[str]) -> ColumnElement[bool]:
     """`Snapshot.camera_uid` is one of `uids`, as one parameter however many there are."""
     if dialect == "sqlite":
-        each = func.json_each(bindparam("area_uids", json.dumps(list(uids))))
-        values: Select[str] = select(literal_column("value", String)).select_from(each)
-        return _member(dialect, values)
+        return one_of(dialect, unindexed(Snapshot.camera_uid), uids)
     unnest = func.unnest(bindparam("area_uids", list(uids), type_=ARRAY(String)))
     return _member(dialect, select(unnest))
 
