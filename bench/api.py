@@ -45,7 +45,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 from urllib.parse import quote, urlencode
 
 import aiohttp
@@ -123,6 +123,18 @@ def run_wrk(
     return parse_wrk(done.stdout)
 
 
+def stop_process(process: subprocess.Popen[Any], log: IO[str]) -> None:
+    """SIGINT `process`, then wait (kill after 30 s); close its log."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    log.close()
+
+
 class Demo:
     """`camgrid demo` as a subprocess in a folder of its own; its URL and operator token."""
 
@@ -155,14 +167,7 @@ class Demo:
 
     def stop(self) -> None:
         """SIGINT, then wait (kill after 30 s)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+        stop_process(self.process, self.log)
 
 
 class ApiProcess:
@@ -205,14 +210,7 @@ class ApiProcess:
 
     def stop(self) -> None:
         """SIGINT, then wait (kill after 30 s)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+        stop_process(self.process, self.log)
 
 
 async def _get(session: aiohttp.ClientSession, url: str) -> Any:
