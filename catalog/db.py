@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from catalog import sqlite_driver
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PG_MIGRATION_LOCK = 7_200_281  # pg_advisory_lock key held while migrating
 SQLITE_MMAP_BYTES = 1 << 30  # address space, not memory: pages are the OS's cache
@@ -75,8 +77,18 @@ def create_engine(url: str, *, base_dir: Path | None = None, pool_size: int = 10
     url = resolve_url(url, base_dir or Path.cwd())
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
+        database = make_url(url).database or ":memory:"
         engine = create_async_engine(
-            url, connect_args={"timeout": 30}, json_deserializer=orjson.loads
+            url,
+            # One trip to the connection's thread per statement (see sqlite_driver).
+            async_creator=lambda: sqlite_driver.connect(database, timeout=30),
+            json_deserializer=orjson.loads,
+            # Every connection is a thread of aiosqlite's, opened with its pragmas
+            # and a memory map. A pool of 5 (the default) had 32 concurrent
+            # searches open and close one per request beyond it: keep twice the
+            # PostgreSQL pool, and open more only for a burst beyond that.
+            pool_size=2 * pool_size,
+            max_overflow=pool_size,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
