@@ -16,6 +16,7 @@ from aiohttp import web
 
 from catalog.crs import from_wgs84
 from catalog.models import AuditEntry, Camera, CameraStatusEvent, CaptureRequest, Snapshot
+from catalog.queries.camera_rows import RenderedCamera
 from catalog.queries.cameras import CameraRow
 from catalog.sync import camera_layers
 
@@ -31,6 +32,8 @@ __all__ = [
     "image_url",
     "json_response",
     "layers_json",
+    "rendered_feature",
+    "rendered_json",
     "rfc3339",
     "snapshot_json",
     "thumb_url",
@@ -82,10 +85,7 @@ def thumb_url(snapshot_id: int) -> str:
 def camera_json(row: CameraRow, crs: str = "wgs84") -> dict[str, Any]:
     """A camera; `distance_m` is added when the row was found by `near`."""
     camera = row.camera
-    location = None
-    if camera.lon is not None and camera.lat is not None:
-        lon, lat = from_wgs84(crs, camera.lon, camera.lat)
-        location = {"lon": lon, "lat": lat}
+    location = _location(camera.lon, camera.lat, crs)
     shape: dict[str, Any] = {
         "uid": camera.uid,
         "department": camera.department_id,
@@ -106,6 +106,50 @@ def camera_json(row: CameraRow, crs: str = "wgs84") -> dict[str, Any]:
     if row.distance_m is not None:
         shape["distance_m"] = row.distance_m
     return shape
+
+
+def _location(lon: float | None, lat: float | None, crs: str) -> dict[str, float] | None:
+    if lon is None or lat is None:
+        return None
+    x, y = from_wgs84(crs, lon, lat)
+    return {"lon": x, "lat": y}
+
+
+def _completed(item: RenderedCamera, **extra: Any) -> orjson.Fragment:
+    """The database's JSON text of a camera with `extra` fields (and `distance_m`) added."""
+    if item.distance_m is not None:
+        extra["distance_m"] = item.distance_m
+    if not extra:
+        return orjson.Fragment(item.json)
+    added = orjson.dumps(extra)
+    # Both are JSON objects: the database's without its closing brace, then ours
+    # without its opening one.
+    return orjson.Fragment(f"{item.json[:-1]},".encode() + added[1:])
+
+
+def rendered_json(item: RenderedCamera, crs: str = "wgs84") -> orjson.Fragment:
+    """A camera in the list shape, from the database's JSON text: `camera_json`'s fields.
+
+    The database writes every field but `location` (and `distance_m`), which
+    are added here in `crs`; only the order of the keys differs.
+    """
+    return _completed(item, location=_location(item.lon, item.lat, crs))
+
+
+def rendered_feature(item: RenderedCamera, crs: str = "wgs84") -> dict[str, Any]:
+    """A camera as a GeoJSON Feature, as `camera_feature` makes it, from the database's text."""
+    location = _location(item.lon, item.lat, crs)
+    geometry = (
+        None
+        if location is None
+        else {"type": "Point", "coordinates": [location["lon"], location["lat"]]}
+    )
+    return {
+        "type": "Feature",
+        "id": item.uid,
+        "geometry": geometry,
+        "properties": _completed(item),
+    }
 
 
 def camera_detail_json(

@@ -2,8 +2,10 @@
 
 A kind is a name and a `draw(rng)` that returns one ready-to-run query (an
 async function of a session answering how many items it found). Camera
-filters go through `list_cameras`, snapshot searches through
-`list_snapshots`, exactly as the API calls them. Two "limit" kinds measure
+filters go through `find_cameras` with the list shape rendered by the
+database, the wall through `find_cameras` with wall tiles and
+`latest_snapshots_for`, snapshot searches through `list_snapshots`, exactly
+as the API calls them. Two "limit" kinds measure
 the least any answer of `limit` rows costs: a primary-key range scan that
 reads and builds the same number of rows, with no filtering at all.
 """
@@ -22,8 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench.province import KINDS, STATUSES, TAGS, Province
 from catalog.crs import EARTH_RADIUS_M, from_wgs84
-from catalog.models import CAMERA_STATUSES, Camera, GridCell, Snapshot
-from catalog.queries.cameras import CameraFilter, list_cameras
+from catalog.models import CAMERA_STATUSES, Camera, Snapshot
+from catalog.queries.camera_rows import (
+    TILE,
+    RenderedCamera,
+    RowShape,
+    rendered_shape,
+    rows_select,
+)
+from catalog.queries.cameras import CameraFilter, find_cameras
 from catalog.queries.snapshots import latest_snapshots_for, list_snapshots
 from catalog.queries.stats import stats
 
@@ -102,9 +111,14 @@ class _Draws:
         return source[start : start + length].swapcase()
 
 
+def _listed(session: AsyncSession) -> RowShape[RenderedCamera]:
+    """The shape `GET /cameras` reads: the list shape, rendered by the database."""
+    return rendered_shape(session.get_bind().dialect)
+
+
 def _cameras(f: CameraFilter) -> Query:
     async def run(session: AsyncSession) -> int:
-        page = await list_cameras(session, f, limit=LIMIT)
+        page = await find_cameras(session, f, _listed(session), limit=LIMIT)
         return len(page.items)
 
     return Query(run)
@@ -117,13 +131,13 @@ def _deep_cameras(f: CameraFilter, pages: int) -> Query:
     async def setup(session: AsyncSession) -> None:
         nonlocal cursor
         for _ in range(pages - 1):
-            page = await list_cameras(session, f, limit=LIMIT, cursor=cursor)
+            page = await find_cameras(session, f, _listed(session), limit=LIMIT, cursor=cursor)
             cursor = page.next_cursor
             if cursor is None:
                 return
 
     async def run(session: AsyncSession) -> int:
-        page = await list_cameras(session, f, limit=LIMIT, cursor=cursor)
+        page = await find_cameras(session, f, _listed(session), limit=LIMIT, cursor=cursor)
         return len(page.items)
 
     return Query(run, setup)
@@ -210,14 +224,10 @@ def camera_kinds(province: Province) -> list[Kind]:
 
 def _uid_range(after: str) -> Query:
     async def run(session: AsyncSession) -> int:
-        stmt = (
-            select(Camera, GridCell.grid_id, GridCell.name, GridCell.community, GridCell.street)
-            .outerjoin(GridCell, GridCell.grid_id == Camera.grid_id)
-            .where(Camera.uid > after)
-            .order_by(Camera.uid)
-            .limit(LIMIT + 1)
-        )
-        return len((await session.execute(stmt)).all())
+        # The same rows, in the same shape, as a camera search reads.
+        shape = _listed(session)
+        stmt = rows_select(shape).where(Camera.uid > after).order_by(Camera.uid).limit(LIMIT + 1)
+        return len([shape.make(row, None) for row in (await session.execute(stmt)).all()])
 
     return Query(run)
 
@@ -247,8 +257,9 @@ def _snapshot_id_range(before: int) -> Query:
 
 def _wall(f: CameraFilter) -> Query:
     async def run(session: AsyncSession) -> int:
-        page = await list_cameras(session, f, limit=LIMIT)
-        latest = await latest_snapshots_for(session, [r.camera.uid for r in page.items])
+        page = await find_cameras(session, f, TILE, limit=LIMIT)
+        uids = [tile.uid for tile in page.items]
+        latest = await latest_snapshots_for(session, uids, detail=False)
         return len(latest)
 
     return Query(run)

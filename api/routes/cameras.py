@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import CATALOG
 from api.filters import (
@@ -29,12 +30,15 @@ from api.shapes import (
     event_json,
     json_response,
     layers_json,
+    rendered_feature,
+    rendered_json,
     rfc3339,
     snapshot_json,
     thumb_url,
 )
 from catalog.queries import InvalidCursor
-from catalog.queries.cameras import CameraPage, get_camera, list_cameras
+from catalog.queries.camera_rows import DETAIL, TILE, CameraPage, RowShape, rendered_shape
+from catalog.queries.cameras import find_cameras, get_camera
 from catalog.queries.events import list_status_events
 from catalog.queries.snapshots import latest_snapshot, latest_snapshots_for, list_snapshots
 
@@ -68,43 +72,47 @@ FORMAT: Final = Param(
 )
 GEOJSON: Final = "application/geo+json"
 
+T = TypeVar("T")
 
-async def _camera_page(request: web.Request, args: Args, *, detail: bool) -> CameraPage:
+
+async def _camera_page(session: AsyncSession, args: Args, shape: RowShape[T]) -> CameraPage[T]:
     f = camera_filter(args)
-    async with request.app[CATALOG].sessions() as session:
-        try:
-            return await list_cameras(
-                session,
-                f,
-                limit=args.integer("limit"),
-                cursor=args.string("cursor"),
-                detail=detail,
-            )
-        except InvalidCursor as exc:
-            raise bad_cursor(exc) from None
+    try:
+        return await find_cameras(
+            session, f, shape, limit=args.integer("limit"), cursor=args.string("cursor")
+        )
+    except InvalidCursor as exc:
+        raise bad_cursor(exc) from None
 
 
 async def search_cameras(request: web.Request, args: Args) -> web.StreamResponse:
     """Cameras matching every filter given, by uid (or by distance with `near`)."""
-    layers = args.string("layers") == "1"
-    # Only `layers=1` shows the source layers; the list shape needs no other columns.
-    page = await _camera_page(request, args, detail=layers)
     crs = args.string("crs") or "wgs84"
-    if args.string("format") == "geojson":
-        features = [camera_feature(row, crs) for row in page.items]
-        if layers:
-            for feature, row in zip(features, page.items, strict=True):
+    geojson = args.string("format") == "geojson"
+    items: list[Any]
+    catalog = request.app[CATALOG]
+    if args.string("layers") == "1":
+        # Only `layers=1` shows the source layers, which need the whole ORM row.
+        async with catalog.sessions() as session:
+            rows = await _camera_page(session, args, DETAIL)
+        next_cursor = rows.next_cursor
+        if geojson:
+            items = [camera_feature(row, crs) for row in rows.items]
+            for feature, row in zip(items, rows.items, strict=True):
                 feature["properties"] |= layers_json(row.camera)
-        collection = {
-            "type": "FeatureCollection",
-            "features": features,
-            "next_cursor": page.next_cursor,
-        }
+        else:
+            items = [camera_json(row, crs) | layers_json(row.camera) for row in rows.items]
+    else:
+        # The list shape comes written by the database (see `rendered_shape`).
+        async with catalog.sessions() as session:
+            rendered = await _camera_page(session, args, rendered_shape(catalog.engine.dialect))
+        next_cursor = rendered.next_cursor
+        make = rendered_feature if geojson else rendered_json
+        items = [make(item, crs) for item in rendered.items]
+    if geojson:
+        collection = {"type": "FeatureCollection", "features": items, "next_cursor": next_cursor}
         return json_response(collection, content_type=GEOJSON)
-    items = [
-        camera_json(row, crs) | (layers_json(row.camera) if layers else {}) for row in page.items
-    ]
-    return json_response({"items": items, "next_cursor": page.next_cursor})
+    return json_response({"items": items, "next_cursor": next_cursor})
 
 
 async def show_camera(request: web.Request, args: Args) -> web.StreamResponse:
@@ -170,18 +178,18 @@ async def camera_events(request: web.Request, args: Args) -> web.StreamResponse:
 
 async def wall(request: web.Request, args: Args) -> web.StreamResponse:
     """The newest thumbnail of each camera matching the filters (null when it has none)."""
-    page = await _camera_page(request, args, detail=False)
     async with request.app[CATALOG].sessions() as session:
-        uids = [row.camera.uid for row in page.items]
+        page = await _camera_page(session, args, TILE)
+        uids = [tile.uid for tile in page.items]
         latest = await latest_snapshots_for(session, uids, detail=False)
     items = []
-    for row in page.items:
-        snapshot = latest.get(row.camera.uid)
+    for tile in page.items:
+        snapshot = latest.get(tile.uid)
         items.append(
             {
-                "camera_uid": row.camera.uid,
-                "name": row.camera.name,
-                "status": row.camera.status,
+                "camera_uid": tile.uid,
+                "name": tile.name,
+                "status": tile.status,
                 "snapshot_id": None if snapshot is None else snapshot.id,
                 "captured_at": None if snapshot is None else rfc3339(snapshot.captured_at),
                 "thumb_url": None if snapshot is None else thumb_url(snapshot.id),

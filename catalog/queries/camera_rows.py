@@ -1,30 +1,57 @@
-"""What a camera search answers with: rows of cameras and their cells, and pages of them.
+"""What a camera search reads of each camera, and what it makes of the rows.
 
-A page of search results reads only the list shape's columns (`LISTED_COLUMNS`)
-as plain rows (`ListedCamera`); a camera's detail and `layers=1` read the ORM
-`Camera`. Either way a row becomes a `CameraRow`.
+Every page select starts with `(uid, lon, lat)`, which is all a search needs
+to order, check and measure its rows; a `RowShape` names the columns after
+them and builds its item from a row:
+
+* `DETAIL`: the ORM `Camera` and its cell, as `CameraRow`s (a camera's own
+  page, `layers=1`, tests);
+* `rendered_shape(dialect)`: the list shape of a camera rendered to JSON text
+  by the database itself (`RenderedCamera`), every field but `location`,
+  which depends on the `crs` asked for. A page of a hundred cameras then
+  costs Python one short row per camera instead of nineteen typed columns,
+  two parsed times and a dict to encode;
+* `TILE`: a wall tile's name and status (`TileCamera`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final, NamedTuple, cast
+from functools import cache, cached_property
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    cast,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
 
 from catalog.models import Camera, GridCell
 
 __all__ = [
-    "LISTED_COLUMNS",
+    "DETAIL",
+    "TILE",
     "CameraPage",
     "CameraRow",
     "CellRef",
-    "ListedCamera",
-    "row_of",
+    "RenderedCamera",
+    "RowShape",
+    "TileCamera",
+    "rendered_shape",
     "rows_select",
-    "uid_of",
 ]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,75 +73,154 @@ class CameraRow:
     distance_m: float | None = None
 
 
-@dataclass(frozen=True)
-class CameraPage:
-    """One page of cameras and the cursor of the next one (None on the last page)."""
+class RenderedCamera(NamedTuple):
+    """A camera's list shape as JSON text (every field but `location`), and its place.
 
-    items: list[CameraRow]
-    next_cursor: str | None
-
-
-#: What the list shape of a camera reads (DESIGN.md, "A camera"); with
-#: `detail=False` a page's cameras are `ListedCamera`s holding only these.
-LISTED_COLUMNS: Final = (
-    Camera.uid, Camera.department_id, Camera.camera_id, Camera.name, Camera.address,
-    Camera.lon, Camera.lat, Camera.grid_id, Camera.kind, Camera.tags, Camera.status,
-    Camera.status_reason, Camera.status_since, Camera.last_snapshot_at, Camera.gb28181,
-)  # fmt: skip
-_CELL_COLUMNS: Final = (GridCell.grid_id, GridCell.name, GridCell.community, GridCell.street)
-
-
-class ListedCamera(NamedTuple):
-    """A camera as a page of search results shows it: the `LISTED_COLUMNS`, nothing else.
-
-    Read from plain rows, without the ORM's bookkeeping (most of the cost of
-    a page); it stands in for a `Camera` wherever only those attributes are
-    read, and any other attribute raises `AttributeError`.
+    `json` is a JSON object as the database wrote it; `lon`/`lat` are WGS-84
+    (None when the camera has no location); `distance_m` is set under `near`.
     """
 
     uid: str
-    department_id: str
-    camera_id: str
-    name: str
-    address: str
     lon: float | None
     lat: float | None
-    grid_id: str | None
-    kind: str
-    tags: list[str]
+    json: str
+    distance_m: float | None = None
+
+
+class TileCamera(NamedTuple):
+    """What a wall tile shows of a camera."""
+
+    uid: str
+    name: str
     status: str
-    status_reason: str
-    status_since: datetime
-    last_snapshot_at: datetime | None
-    gb28181: dict[str, Any] | None
 
 
-_LISTED_WIDTH: Final = len(LISTED_COLUMNS)
+@dataclass(frozen=True)
+class CameraPage(Generic[T]):
+    """One page of cameras and the cursor of the next one (None on the last page)."""
+
+    items: list[T]
+    next_cursor: str | None
 
 
-def rows_select(detail: bool = True) -> Select[*tuple[Any, ...]]:
-    """Cameras with their cells: ORM `Camera`s, or with `detail=False` plain listed columns."""
-    if not detail:
-        # The other columns (source layers, targets, leases) are most of a
-        # row's bytes and JSON; a page of search results never shows them.
-        plain = select(*LISTED_COLUMNS, *_CELL_COLUMNS)
-        return plain.outerjoin(GridCell, GridCell.grid_id == Camera.grid_id)
-    full = select(Camera, *_CELL_COLUMNS)
-    return full.outerjoin(GridCell, GridCell.grid_id == Camera.grid_id)
+@dataclass(frozen=True, eq=False)
+class RowShape(Generic[T]):
+    """The columns a page reads after `(uid, lon, lat)`, and the item made of a row.
+
+    `make(row, distance_m)` gets the whole row, key columns first.
+    """
+
+    columns: tuple[Any, ...]
+    make: Callable[[Sequence[Any], float | None], T]
+    with_cell: bool = True
+
+    @cached_property
+    def base(self) -> Select[Any]:
+        """The select every page of this shape starts from (built once: selects are immutable)."""
+        stmt = select(Camera.uid, Camera.lon, Camera.lat, *self.columns)
+        if self.with_cell:
+            stmt = stmt.outerjoin(GridCell, GridCell.grid_id == Camera.grid_id)
+        return stmt
 
 
-def uid_of(row: Any) -> str:
-    """The uid of a row of `rows_select` (either kind)."""
-    first = row[0]
-    return first if isinstance(first, str) else str(first.uid)
+_CELL_COLUMNS: Final = (GridCell.grid_id, GridCell.name, GridCell.community, GridCell.street)
 
 
-def row_of(row: Any, distance_m: float | None = None) -> CameraRow:
-    if isinstance(row[0], str):
-        # A ListedCamera answers for the list shape's attributes, as a Camera would.
-        camera = cast(Camera, ListedCamera._make(row[:_LISTED_WIDTH]))
-        grid_id, name, community, street = row[_LISTED_WIDTH:]
-    else:
-        camera, grid_id, name, community, street = row
+def _detail_row(row: Sequence[Any], distance_m: float | None) -> CameraRow:
+    camera, grid_id, name, community, street = row[3:]
     cell = None if grid_id is None else CellRef(grid_id, name, community, street)
     return CameraRow(camera, cell, distance_m)
+
+
+def _rendered_row(row: Sequence[Any], distance_m: float | None) -> RenderedCamera:
+    uid, lon, lat, text = row
+    return RenderedCamera(uid, lon, lat, text, distance_m)
+
+
+def _tile_row(row: Sequence[Any], _distance_m: float | None) -> TileCamera:
+    return TileCamera(row[0], row[3], row[4])
+
+
+DETAIL: Final = RowShape((Camera, *_CELL_COLUMNS), _detail_row)
+TILE: Final = RowShape((Camera.name, Camera.status), _tile_row, with_cell=False)
+
+
+def rows_select(shape: RowShape[Any]) -> Select[Any]:
+    """Cameras as `shape` reads them, `(uid, lon, lat)` first, joined to their cells if needed."""
+    return shape.base
+
+
+# The list shape rendered by the database (DESIGN.md, "A camera").
+
+
+def _rfc3339(column: Any, dialect: str) -> ColumnElement[str]:
+    """A stored time as `api.shapes.rfc3339` writes it: UTC, `T`, `Z`, microseconds unless zero.
+
+    SQLite holds UTC text `YYYY-MM-DD HH:MM:SS.ffffff` (`UtcDateTime`);
+    PostgreSQL a timestamptz. NULL stays NULL.
+    """
+    if dialect == "sqlite":
+        text = func.replace(type_coerce(column, String), " ", "T")
+    else:
+        text = func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US')
+    return func.replace(text, ".000000", "") + "Z"
+
+
+def _json_value(column: Any, dialect: str, *, empty: str | None = None) -> ColumnElement[Any]:
+    """A JSON column embedded as JSON; with `empty`, JSON null and NULL read as `empty`."""
+    if dialect == "sqlite":
+        raw: ColumnElement[Any] = type_coerce(column, String)
+        if empty is not None:
+            raw = func.coalesce(func.nullif(raw, "null"), empty)
+        return func.json(raw)
+    if empty is None:
+        return type_coerce(column, JSON)
+    as_text = func.coalesce(func.nullif(cast(column, Text), "null"), empty)
+    return cast(as_text, postgresql.JSON)
+
+
+def _rendered_sql(engine_dialect: Dialect) -> str:
+    """The SQL of a camera's list shape as a JSON object, for the engine's dialect.
+
+    Every value but `location`: the API adds that in the `crs` asked for,
+    from the row's WGS-84 `lon`/`lat` (a float written by Python is the
+    shortest text that reads back the same; SQLite's JSON writes 15 digits).
+    """
+    dialect = engine_dialect.name
+    fields: dict[str, Any] = {
+        "uid": Camera.uid,
+        "department": Camera.department_id,
+        "id": Camera.camera_id,
+        "name": Camera.name,
+        "address": Camera.address,
+        "grid_id": Camera.grid_id,
+        "community": GridCell.community,
+        "kind": Camera.kind,
+        "tags": _json_value(Camera.tags, dialect, empty="[]"),
+        "status": Camera.status,
+        "status_reason": Camera.status_reason,
+        "status_since": _rfc3339(Camera.status_since, dialect),
+        "last_snapshot_at": _rfc3339(Camera.last_snapshot_at, dialect),
+        "gb28181": _json_value(Camera.gb28181, dialect),
+    }
+    pairs: list[Any] = []
+    for key, value in fields.items():
+        pairs += [literal_column(f"'{key}'"), value]
+    if dialect == "sqlite":
+        expression: ColumnElement[Any] = func.json_object(*pairs)
+    else:
+        expression = cast(func.json_build_object(*pairs), Text)
+    compiled = expression.compile(dialect=engine_dialect, compile_kwargs={"literal_binds": True})
+    return str(compiled)
+
+
+@cache
+def rendered_shape(dialect: Dialect) -> RowShape[RenderedCamera]:
+    """Cameras as JSON text of their list shape (see `RenderedCamera`), for an engine's dialect.
+
+    The expression is compiled to SQL text once: a search builds its select
+    on every request, and a literal column costs it nothing to build or to
+    look up in SQLAlchemy's statement cache.
+    """
+    column = literal_column(_rendered_sql(dialect), type_=String)
+    return RowShape((column,), _rendered_row)

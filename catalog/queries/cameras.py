@@ -27,9 +27,19 @@ import json
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any, Final, TypeAlias, TypeVar
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, func, select, true, union_all
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    SQLColumnExpression,
+    case,
+    func,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.crs import haversine_m
@@ -50,27 +60,24 @@ from catalog.queries.camera_filters import (
     unindexed,
 )
 from catalog.queries.camera_rows import (
-    LISTED_COLUMNS,
+    DETAIL,
     CameraPage,
     CameraRow,
     CellRef,
-    ListedCamera,
-    row_of,
+    RowShape,
     rows_select,
-    uid_of,
 )
 from catalog.queries.cursors import decode_cursor, encode_cursor
 from catalog.queries.text import Candidates, escape_like, pg_text_estimate
 
 __all__ = [
     "CRS_MARGIN_DEG",
-    "LISTED_COLUMNS",
     "CameraFilter",
     "CameraPage",
     "CameraRow",
     "CellRef",
-    "ListedCamera",
     "escape_like",
+    "find_cameras",
     "get_camera",
     "list_cameras",
     "matching_uids",
@@ -83,6 +90,10 @@ _MIN_BATCH: Final = 500
 _MERGE_MOST: Final = 32
 # The first chunk of sorted candidates read in the candidate plan; each next one is 4x.
 _FIRST_CHUNK: Final = 256
+
+T = TypeVar("T")
+# A row of `rows_select`: (uid, lon, lat, then the shape's columns).
+_Row: TypeAlias = Any
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -120,57 +131,94 @@ class _Counted:
     counts: dict[str, int]
 
 
-async def _candidate_uids(session: AsyncSession, driver: Driver, after: str | None) -> list[str]:
-    """The driver's candidates in uid (code point) order, after `after`.
+def _packed_uids(dialect: str, driver: Driver) -> ScalarSelect[Any]:
+    """The driver's candidates aggregated into one value (a JSON array on SQLite, an
+    array on PostgreSQL): thousands of one-column rows cost more to fetch one by
+    one than to find."""
+    uid = driver.candidates.uids.subquery().c[0]
+    aggregate = func.json_group_array(uid) if dialect == "sqlite" else func.array_agg(uid)
+    return select(aggregate).scalar_subquery()
 
-    They come back aggregated into one value (a JSON array on SQLite, an
-    array on PostgreSQL): thousands of one-column rows cost more to fetch
-    one by one than to find.
-    """
-    found = driver.candidates.uids.subquery()
-    uid = found.c[0]
-    if _dialect(session) == "sqlite":
-        packed = await session.scalar(select(func.json_group_array(uid)))
-        listed: list[str] = json.loads(packed or "[]")
-    else:
-        listed = await session.scalar(select(func.array_agg(uid))) or []
+
+def _unpacked(dialect: str, packed: Any, after: str | None) -> list[str]:
+    """Packed candidates in uid (code point) order, after `after`."""
+    listed: list[str] = json.loads(packed or "[]") if dialect == "sqlite" else packed or []
     uids = sorted(set(listed))
     return uids if after is None else uids[bisect_right(uids, after) :]
 
 
+async def _candidate_uids(session: AsyncSession, driver: Driver, after: str | None) -> list[str]:
+    """The driver's candidates in uid (code point) order, after `after`."""
+    dialect = _dialect(session)
+    packed = await session.scalar(select(_packed_uids(dialect, driver)))
+    return _unpacked(dialect, packed, after)
+
+
+async def _sole_driver(
+    session: AsyncSession, driver: Driver, after: str | None
+) -> tuple[_Counted, list[str]]:
+    """`_smallest` and `_candidate_uids` for one driver, in one statement.
+
+    The candidates are listed only when their count is within the cap (a
+    CASE evaluates its branch only when taken): a filter that matches many
+    cameras costs its capped count, as in `_smallest`.
+    """
+    dialect = _dialect(session)
+    count = select(driver.candidates.count.label("n")).subquery()
+    within = count.c.n <= driver.cap
+    stmt = select(count.c.n, case((within, _packed_uids(dialect, driver)), else_=None))
+    n, packed = (await session.execute(stmt)).one()
+    counted = {driver.name: int(n or 0)}
+    if counted[driver.name] > driver.cap:
+        return _Counted(None, counted), []
+    return _Counted(driver, counted), _unpacked(dialect, packed, after)
+
+
 async def list_cameras(
+    session: AsyncSession, f: CameraFilter, *, limit: int, cursor: str | None = None
+) -> CameraPage[CameraRow]:
+    """The page of cameras (ORM rows with their cells) matching `f` after `cursor`."""
+    return await find_cameras(session, f, DETAIL, limit=limit, cursor=cursor)
+
+
+async def find_cameras(
     session: AsyncSession,
     f: CameraFilter,
+    shape: RowShape[T],
     *,
     limit: int,
     cursor: str | None = None,
-    detail: bool = True,
-) -> CameraPage:
-    """The page of cameras matching `f` after `cursor`; see the module doc for the rules.
+) -> CameraPage[T]:
+    """The page of cameras matching `f` after `cursor`, read as `shape`.
 
-    With `detail=False` the cameras are `ListedCamera`s: only `LISTED_COLUMNS`,
-    much cheaper to read. Raises `InvalidCursor` for a cursor this ordering
-    did not hand out.
+    See the module doc for the rules. Raises `InvalidCursor` for a cursor
+    this ordering did not hand out.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
     if f.near is not None:
-        return await _list_near(session, f, limit=limit, cursor=cursor, detail=detail)
+        return await _list_near(session, f, shape, limit=limit, cursor=cursor)
     after = None if cursor is None else str(decode_cursor(cursor, "uid", (str,))[0])
     dialect = _dialect(session)
     found_drivers = await _drivers(session, f)
     check = python_check(f)
-    read = _Reader(session, check, limit, detail)
+    read = _Reader(session, check, limit, shape)
     # Only column filters, one of them a single value: walking that value's
     # (column, uid) index is never worse than listing its cameras. Otherwise
     # count the candidates of each filter first.
     obvious = all(d.column is not None for d in found_drivers) and any(
         d.ordered for d in found_drivers
     )
-    counted = _Counted(None, {}) if obvious else await _smallest(session, found_drivers)
-    best = counted.best
-    if best is not None:
-        uids = await _candidate_uids(session, best, after)
+    uids: list[str] = []
+    if obvious:
+        counted = _Counted(None, {})
+    elif len(found_drivers) == 1:
+        counted, uids = await _sole_driver(session, found_drivers[0], after)
+    else:
+        counted = await _smallest(session, found_drivers)
+        if counted.best is not None:
+            uids = await _candidate_uids(session, counted.best, after)
+    if counted.best is not None:
         # On SQLite the other conditions stay off their indexes: the chunk of
         # uids is where each read starts.
         conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
@@ -184,56 +232,66 @@ async def list_cameras(
             if d.prefilter and counted.counts.get(d.name, PREFILTER_MOST + 1) <= PREFILTER_MOST
         ]
         found = await read.walk(f, found_drivers, after, keep_to)
+    items = [shape.make(row, None) for row in found[:limit]]
     if len(found) > limit:
-        return CameraPage(found[:limit], encode_cursor("uid", found[limit - 1].camera.uid))
-    return CameraPage(found, None)
+        return CameraPage(items, encode_cursor("uid", found[limit - 1][0]))
+    return CameraPage(items, None)
 
 
 class _Reader:
-    """Reads matching cameras in uid order until `limit + 1`, in batches."""
+    """Reads the rows of matching cameras in uid order until `limit + 1`, in batches."""
 
     def __init__(
-        self, session: AsyncSession, check: LocationCheck | None, limit: int, detail: bool
+        self,
+        session: AsyncSession,
+        check: LocationCheck | None,
+        limit: int,
+        shape: RowShape[Any],
     ) -> None:
         self.session = session
         self.check = check
         self.limit = limit
-        self.detail = detail
+        self.shape = shape
         self.key = _uid_key(session)
 
-    def _keep(self, rows: Sequence[Any]) -> list[CameraRow]:
-        kept = (row_of(r) for r in rows)
-        return [r for r in kept if self.check is None or self.check(r.camera.lon, r.camera.lat)]
+    def _keep(self, rows: Sequence[_Row]) -> list[_Row]:
+        check = self.check
+        return list(rows) if check is None else [r for r in rows if check(r[1], r[2])]
 
-    async def candidates(
-        self, uids: list[str], conds: list[ColumnElement[bool]]
-    ) -> list[CameraRow]:
+    async def candidates(self, uids: list[str], conds: list[ColumnElement[bool]]) -> list[_Row]:
         """Matches among sorted candidate uids, read in growing chunks.
 
-        Each chunk is first decided on (uid, lon, lat) alone, which on SQLite
-        the covering walk index answers for most conditions without reading
-        rows; only the page's own rows are then read in full.
+        Without a location check the SQL decides every condition: a chunk's
+        matches are read in full at once, no more than the page still needs.
+        With one, each chunk is first decided on (uid, lon, lat) alone, which
+        on SQLite the covering walk index answers for most conditions without
+        reading rows; only the page's own rows are then read in full.
         """
+        dialect = _dialect(self.session)
+        check = self.check
+        found: list[_Row] = []
         kept: list[str] = []
         start, size = 0, _FIRST_CHUNK
-        while start < len(uids) and len(kept) <= self.limit:
+        while start < len(uids) and len(found) + len(kept) <= self.limit:
             chunk = uids[start : start + size]
             start, size = start + size, size * 4
-            member = one_of(_dialect(self.session), Camera.uid, chunk)
-            stmt = _light_select([member, *conds]).order_by(self.key)
-            if self.check is None:
-                stmt = stmt.limit(self.limit + 1 - len(kept))
-            rows = (await self.session.execute(stmt)).all()
-            kept.extend(uid for uid, lon, lat in rows if self.check is None or self.check(lon, lat))
-        kept = kept[: self.limit + 1]
-        if not kept:
-            return []
+            member = one_of(dialect, Camera.uid, chunk)
+            if check is None:
+                full = rows_select(self.shape).where(member, *conds).order_by(self.key)
+                page = full.limit(self.limit + 1 - len(found))
+                found.extend((await self.session.execute(page)).all())
+                continue
+            light = _light_select([member, *conds]).order_by(self.key)
+            rows = (await self.session.execute(light)).all()
+            kept.extend(uid for uid, lon, lat in rows if check(lon, lat))
+        if check is None or not kept:
+            return found
         stmt = (
-            rows_select(self.detail)
-            .where(one_of(_dialect(self.session), Camera.uid, kept))
+            rows_select(self.shape)
+            .where(one_of(dialect, Camera.uid, kept[: self.limit + 1]))
             .order_by(self.key)
         )
-        return [row_of(r) for r in (await self.session.execute(stmt)).all()]
+        return list((await self.session.execute(stmt)).all())
 
     async def walk(
         self,
@@ -241,7 +299,7 @@ class _Reader:
         found_drivers: Sequence[Driver],
         after: str | None,
         keep_to: Sequence[Candidates] = (),
-    ) -> list[CameraRow]:
+    ) -> list[_Row]:
         """Matches in uid order from `after`.
 
         No filter is rare here. When one is a list of values of an indexed
@@ -267,13 +325,13 @@ class _Reader:
         by = next((d for d in columns if d.ordered), columns[0] if columns else None)
         if by is not None and len(by.values) > _MERGE_MOST:
             by = None
-        found: list[CameraRow] = []
+        found: list[_Row] = []
         while len(found) <= self.limit:
             past = [] if after is None else [key > after]
             if by is None:
-                stmt = rows_select(self.detail).where(*conds, *past)
+                stmt = rows_select(self.shape).where(*conds, *past)
             elif by.ordered:
-                stmt = rows_select(self.detail).where(by.column == by.values[0], *conds, *past)
+                stmt = rows_select(self.shape).where(by.column == by.values[0], *conds, *past)
             else:
                 ranges = [
                     select(Camera.uid)
@@ -284,12 +342,12 @@ class _Reader:
                     for value in by.values
                 ]
                 merged = union_all(*(select(r.c.uid) for r in ranges))
-                stmt = rows_select(self.detail).where(Camera.uid.in_(merged))
+                stmt = rows_select(self.shape).where(Camera.uid.in_(merged))
             rows = (await self.session.execute(stmt.order_by(key).limit(batch))).all()
             found.extend(self._keep(rows))
             if len(rows) < batch:
                 break
-            after = uid_of(rows[-1])
+            after = rows[-1][0]
         return found
 
 
@@ -327,8 +385,8 @@ class _Circle:
 
 
 async def _list_near(
-    session: AsyncSession, f: CameraFilter, *, limit: int, cursor: str | None, detail: bool
-) -> CameraPage:
+    session: AsyncSession, f: CameraFilter, shape: RowShape[T], *, limit: int, cursor: str | None
+) -> CameraPage[T]:
     """The page of cameras within the circle, by (distance, uid), after `cursor`."""
     after: Measured | None = None
     if cursor is not None:
@@ -353,7 +411,7 @@ async def _list_near(
         measured = await _rings(session, circle, conds, limit)
     measured.sort()
     page = measured[:limit]
-    items = await _rows_in_order(session, page, detail)
+    items = await _rows_in_order(session, page, shape)
     if len(measured) > limit:
         return CameraPage(items, encode_cursor("near", *page[-1]))
     return CameraPage(items, None)
@@ -382,15 +440,13 @@ async def _rings(
 
 
 async def _rows_in_order(
-    session: AsyncSession, page: list[Measured], detail: bool
-) -> list[CameraRow]:
+    session: AsyncSession, page: list[Measured], shape: RowShape[T]
+) -> list[T]:
     if not page:
         return []
-    stmt = rows_select(detail).where(
-        one_of(_dialect(session), Camera.uid, [uid for _, uid in page])
-    )
-    by_uid = {uid_of(r): r for r in (await session.execute(stmt)).all()}
-    return [row_of(by_uid[uid], d) for d, uid in page if uid in by_uid]
+    stmt = rows_select(shape).where(one_of(_dialect(session), Camera.uid, [uid for _, uid in page]))
+    by_uid = {r[0]: r for r in (await session.execute(stmt)).all()}
+    return [shape.make(by_uid[uid], d) for d, uid in page if uid in by_uid]
 
 
 async def matching_uids(session: AsyncSession, f: CameraFilter) -> list[str] | None:
@@ -415,5 +471,5 @@ async def matching_uids(session: AsyncSession, f: CameraFilter) -> list[str] | N
 
 async def get_camera(session: AsyncSession, uid: str) -> CameraRow | None:
     """One camera with its cell, whatever its status; None when there is no such uid."""
-    row = (await session.execute(rows_select().where(Camera.uid == uid))).first()
-    return None if row is None else row_of(row)
+    row = (await session.execute(rows_select(DETAIL).where(Camera.uid == uid))).first()
+    return None if row is None else DETAIL.make(row, None)
