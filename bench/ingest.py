@@ -13,7 +13,8 @@ other, each in a fresh process and with the same concurrency:
 * **camgrid**: a fresh SQLite catalog and LocalStore in a temp folder, a generated
   config loaded and synced, and ``ingest.worker.open_scheduler(...)`` running
   ``scheduler.run(stop)``: leases, the http connector, checks, pHash, thumbnail,
-  dedupe, two fsynced object writes, batched rows.
+  dedupe, two object writes (the image synced, the thumbnail not: it is rebuilt from
+  the image if a power cut loses it), batched rows.
 
 Each runs ``--warmup`` seconds, then is measured: the warm-up covers one round of every
 camera, so what is measured is the steady state of a deployment, where a camera's
@@ -22,7 +23,8 @@ first poll of the day (its new folders, its first status event) is long past. Th
 ``--rounds`` alternating runs of each (reference, camgrid, reference, ...), so that
 load from outside the benchmark weighs on both alike. Besides the rates, each
 reports its process CPU time per snapshot (all threads), which load from outside
-disturbs much less than it does the rates. Then the
+disturbs much less than it does the rates. The runs' files are removed after
+the last run, not as each run ends (``ingest_runs.run_folder`` says why). Then the
 RTSP part: the time to a first frame with the rtsp connector's settings beside a
 default ``ffmpeg -frames:v 1`` on the same streams of GStreamer's RTSP server
 (:mod:`tests.fixtures.rtsp_server`), alternating. It prints one JSON line, with each
@@ -43,6 +45,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,6 +101,7 @@ def measure_pipelines(args: argparse.Namespace) -> dict[str, Any]:
     )
     farm.start()
     send.close()
+    scratch = tempfile.mkdtemp(prefix="camgrid-bench-runs-")
     try:
         if not receive.poll(FARM_READY_S):
             raise RuntimeError("the farm did not start")
@@ -108,6 +112,7 @@ def measure_pipelines(args: argparse.Namespace) -> dict[str, Any]:
             image_threads=args.image_threads,
             warmup_s=args.warmup,
             window_s=args.window / args.rounds,
+            scratch=scratch,  # removed after the last run (see ingest_runs.run_folder)
         )
         # alternate short runs, so that load from outside hits both pipelines alike
         reference, camgrid = [], []
@@ -135,6 +140,7 @@ def measure_pipelines(args: argparse.Namespace) -> dict[str, Any]:
         farm.join(30)
         if farm.is_alive():
             farm.kill()
+        shutil.rmtree(scratch, ignore_errors=True)
     frame_kb = [b / 1024 for b in ready["frame_bytes"]]
     return {
         "frame_kb_min": round(min(frame_kb)),

@@ -24,19 +24,26 @@ async def run_fsck(
             print(f"dangling row: snapshot {snapshot_id} (its object is missing)")
         for key in report.orphan_objects[:SHOWN]:
             print(f"orphan object: {key}")
-        hidden = max(0, len(report.dangling_rows) - SHOWN) + max(
-            0, len(report.orphan_objects) - SHOWN
-        )
+        for snapshot_id in report.missing_thumbs[:SHOWN]:
+            print(f"missing thumbnail: snapshot {snapshot_id} (its image is stored)")
+        kinds = (report.dangling_rows, report.orphan_objects, report.missing_thumbs)
+        hidden = sum(max(0, len(found) - SHOWN) for found in kinds)
         if hidden:
             print(f"… and {hidden} more")
         dangling, orphans = len(report.dangling_rows), len(report.orphan_objects)
         print(f"{dangling} dangling rows, {orphans} orphan objects")
+        if report.missing_thumbs:
+            print(f"{len(report.missing_thumbs)} missing thumbnails")
         if report.clean:
             return 0
         if not repair_it:
-            print("run `camgrid fsck --repair` to delete them")
+            print(
+                "run `camgrid fsck --repair` to delete them (missing thumbnails: to rebuild them)"
+            )
             return 1
         await repair(catalog, store, report)
+        for snapshot_id in report.unrebuilt_thumbs[:SHOWN]:
+            print(f"thumbnail not rebuilt: snapshot {snapshot_id} (its image does not decode)")
         print("repaired")
         return 0
     finally:

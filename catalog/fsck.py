@@ -1,13 +1,19 @@
 """Consistency between catalog rows and stored objects.
 
-Two kinds of damage: a snapshot row whose image or thumbnail is missing
-(dangling row), and an object that no row points to (orphan object, e.g. a
-crash between writing the object and writing its row). Repair deletes
-dangling rows (repointing cameras' last snapshot) and orphan objects.
+Three kinds of damage: a snapshot row whose image is missing (dangling row),
+an object that no row points to (orphan object, e.g. a crash between writing
+the object and writing its row), and a row whose image is there but whose
+thumbnail is not (missing thumbnail: thumbnails are stored without a sync, so
+a power cut may lose one; see `catalog.store.thumbs`). Repair deletes dangling
+rows (repointing cameras' last snapshot) and orphan objects, and rebuilds
+missing thumbnails from their images. Only keys are compared: a thumbnail cut
+short by a power cut is found, and rebuilt, by the API when it is viewed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,7 +22,10 @@ from sqlalchemy import delete, select, update
 
 from catalog.db import Catalog
 from catalog.models import Camera, Snapshot
-from catalog.store import ObjectStore
+from catalog.store import ObjectMissing, ObjectStore
+from catalog.store.thumbs import ThumbnailError, rebuild_thumbnail
+
+log = logging.getLogger(__name__)
 
 BATCH = 1000
 #: Objects younger than this may belong to a poll whose row is not written yet.
@@ -44,10 +53,14 @@ class FsckReport:
     objects_checked: int = 0
     dangling_rows: list[int] = field(default_factory=list)
     orphan_objects: list[str] = field(default_factory=list)
+    #: rows whose image is stored but whose thumbnail is not
+    missing_thumbs: list[int] = field(default_factory=list)
+    #: of those, the ones repair could not rebuild (their image does not decode)
+    unrebuilt_thumbs: list[int] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return not self.dangling_rows and not self.orphan_objects
+        return not (self.dangling_rows or self.orphan_objects or self.missing_thumbs)
 
 
 async def find_inconsistencies(
@@ -85,8 +98,10 @@ async def find_inconsistencies(
             for snapshot_id, object_key, thumb_key in rows:
                 report.rows_checked += 1
                 referenced.update((object_key, thumb_key))
-                if object_key not in keys or thumb_key not in keys:
+                if object_key not in keys:
                     report.dangling_rows.append(snapshot_id)
+                elif thumb_key not in keys:
+                    report.missing_thumbs.append(snapshot_id)
             last_id = rows[-1][0]
     captured_long_ago = [key for key in keys - referenced if (key_time(key) or cutoff) <= cutoff]
     report.orphan_objects = sorted(
@@ -105,7 +120,10 @@ async def repair(catalog: Catalog, store: ObjectStore, report: FsckReport) -> No
     """Delete dangling rows (and what is left of their objects) and orphan objects.
 
     Cameras whose last snapshot was deleted are repointed at their newest good row.
+    Missing thumbnails are rebuilt from their images; those that cannot be are
+    listed in ``report.unrebuilt_thumbs`` (their rows and images are kept).
     """
+    await _rebuild_thumbnails(catalog, store, report)
     leftovers: list[str] = []
     async with catalog.sessions() as session, session.begin():
         for start in range(0, len(report.dangling_rows), BATCH):
@@ -140,3 +158,32 @@ async def repair(catalog: Catalog, store: ObjectStore, report: FsckReport) -> No
                 )
     for key in [*leftovers, *report.orphan_objects]:
         await store.delete(key)
+
+
+async def _rebuild_thumbnails(catalog: Catalog, store: ObjectStore, report: FsckReport) -> None:
+    """Rebuild each missing thumbnail from its image, one at a time (a decode each)."""
+    for start in range(0, len(report.missing_thumbs), BATCH):
+        ids = report.missing_thumbs[start : start + BATCH]
+        async with catalog.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        Snapshot.id,
+                        Snapshot.object_key,
+                        Snapshot.thumb_key,
+                        Snapshot.width,
+                        Snapshot.height,
+                    )
+                    .where(Snapshot.id.in_(ids))
+                    .order_by(Snapshot.id)
+                )
+            ).all()
+        for snapshot_id, object_key, thumb_key, width, height in rows:
+            try:
+                image = await store.get(object_key)
+                thumb = await asyncio.to_thread(rebuild_thumbnail, image, width, height)
+            except (ObjectMissing, ThumbnailError) as exc:
+                log.warning("snapshot %d: thumbnail not rebuilt: %s", snapshot_id, exc)
+                report.unrebuilt_thumbs.append(snapshot_id)
+                continue
+            await store.put(thumb_key, thumb, durable=False)

@@ -4,9 +4,11 @@ The judgement is a pure function (`judge`) so the rules that decide what an
 operator sees — online, degraded with a reason, offline with a reason — are
 tested without any I/O. The objects are written before their row exists
 (the row is written later by the recorder), so no row ever points at a
-missing object. While the store is away, pictures go to the local spool
-(`ingest.spool`) instead and their rows are written when the replayer has
-uploaded them; such a poll is still a success.
+missing object. The picture is put durably (it survives a power cut once its
+put returned); the thumbnail is not synced, being rebuilt from the picture by
+the API or `camgrid fsck --repair` if a power cut loses it. While the store is
+away, pictures go to the local spool (`ingest.spool`) instead and their rows
+are written when the replayer has uploaded them; such a poll is still a success.
 """
 
 from __future__ import annotations
@@ -181,11 +183,15 @@ class SnapshotPipeline:
         return Fetched(data, sha256, check, received_at)
 
     async def store(self, camera: DueCamera, fetched: Fetched) -> NewSnapshot:
-        """Put the picture and its thumbnail in the store; the row comes later."""
+        """Put the picture and its thumbnail in the store; the row comes later.
+
+        The picture is put durably; its thumbnail is not (it is rebuilt from the
+        picture if a power cut loses it: `catalog.store.thumbs`).
+        """
         snapshot = new_snapshot(camera, fetched)
         await asyncio.gather(
             self._store.put(snapshot.object_key, fetched.data),
-            self._store.put(snapshot.thumb_key, fetched.check.thumb),
+            self._store.put(snapshot.thumb_key, fetched.check.thumb, durable=False),
         )
         return snapshot
 

@@ -203,7 +203,7 @@ async def record_spooled(catalog: Catalog, items: Sequence[SpooledSnapshot]) -> 
 
 async def _upload(store: ObjectStore, item: SpooledSnapshot) -> None:
     await store.put(item.snapshot.object_key, item.data)
-    await store.put(item.snapshot.thumb_key, item.thumb)
+    await store.put(item.snapshot.thumb_key, item.thumb, durable=False)  # rebuilt if lost
 
 
 async def replay_once(

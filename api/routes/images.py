@@ -4,10 +4,18 @@ Every image served first writes an audit row (who, which, from where) and
 commits it; only then do the bytes (or, with presigning, a 302 to the store)
 go out. A stored image never changes, so `/snapshots/{id}.jpg` is cacheable
 for a year; `latest.jpg` changes and is revalidated on every use.
+
+Thumbnails are stored without a sync (`catalog.store.thumbs`): one that a power
+cut lost or cut short is rebuilt from its image when asked for (in a worker
+thread), stored again, and served; it has the bytes ingest made, so its ETag
+holds. With presigning the store's URL is handed out unchecked: MinIO (the store
+that presigns) keeps every put, thumbnails included.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Final
@@ -25,9 +33,12 @@ from catalog.models import Snapshot
 from catalog.queries.audit import record_access
 from catalog.queries.cameras import get_camera
 from catalog.queries.snapshots import get_snapshot, latest_snapshot
-from catalog.store import ObjectMissing
+from catalog.store import ObjectMissing, ObjectStore, StoreError
+from catalog.store.thumbs import ThumbnailError, looks_whole, rebuild_thumbnail
 
 __all__ = ["PRESIGNED_FOR", "ROUTES"]
+
+log = logging.getLogger(__name__)
 
 #: How long a presigned store URL handed out in a 302 stays valid.
 PRESIGNED_FOR: Final = timedelta(minutes=5)
@@ -40,6 +51,32 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
         return False
     tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
     return "*" in tags or etag in tags
+
+
+async def _stored_thumbnail(store: ObjectStore, snapshot: Snapshot) -> bytes:
+    """The snapshot's thumbnail; rebuilt from its image (and put again) if missing or not whole.
+
+    Problem 404 when the image is missing too, or does not decode to its row's size.
+    """
+    try:
+        body = await store.get(snapshot.thumb_key)
+    except ObjectMissing:
+        body = b""
+    if looks_whole(body):
+        return body
+    missing = Problem(404, f"the thumbnail of snapshot {snapshot.id} is missing")
+    try:
+        image = await store.get(snapshot.object_key)
+        thumb = await asyncio.to_thread(rebuild_thumbnail, image, snapshot.width, snapshot.height)
+    except (ObjectMissing, ThumbnailError):
+        raise missing from None
+    try:
+        await store.put(snapshot.thumb_key, thumb, durable=False)
+    except StoreError as exc:  # served all the same; the next view rebuilds it again
+        log.warning("could not store the rebuilt thumbnail of snapshot %d: %s", snapshot.id, exc)
+    else:
+        log.info("rebuilt the thumbnail of snapshot %d from its image", snapshot.id)
+    return thumb
 
 
 async def _serve(
@@ -57,12 +94,13 @@ async def _serve(
     if request.app[SETTINGS].presign_images:
         url = await store.presign(key, PRESIGNED_FOR)
     body = b""
-    if url is None:
+    if url is None and thumb:
+        body = await _stored_thumbnail(store, snapshot)
+    elif url is None:
         try:
             body = await store.get(key)
         except ObjectMissing:
-            what = "thumbnail" if thumb else "image"
-            raise Problem(404, f"the {what} of snapshot {snapshot.id} is missing") from None
+            raise Problem(404, f"the image of snapshot {snapshot.id} is missing") from None
     identity = request[IDENTITY]
     async with request.app[CATALOG].sessions() as session, session.begin():
         await record_access(

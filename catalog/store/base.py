@@ -123,8 +123,16 @@ class ObjectStore(Protocol):
     or another :class:`StoreError`.
     """
 
-    async def put(self, key: str, data: bytes, content_type: str = "image/jpeg") -> None:
-        """Store ``data`` under ``key``, replacing any object there, atomically."""
+    async def put(
+        self, key: str, data: bytes, content_type: str = "image/jpeg", *, durable: bool = True
+    ) -> None:
+        """Store ``data`` under ``key``, replacing any object there, atomically.
+
+        Once it returns, the object survives a crash of the process. With
+        ``durable`` (the default) it also survives a power cut; ``durable=False``
+        is for derived objects that can be made again (thumbnails), which may then
+        be lost or cut short by a power cut, and lets a store skip its syncs.
+        """
         ...
 
     async def get(self, key: str) -> bytes:

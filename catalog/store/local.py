@@ -14,10 +14,10 @@ What survives what (``fsync=True``, the default and what ``open_store`` gives):
   commits a snapshot's row only after both its puts returned, so no row ever
   points at a missing object; a crash between put and commit leaves an orphan
   object that ``camgrid fsck`` finds. This needs no fsync at all.
-* A power cut or kernel crash: a ``put`` that returned survives too, because
-  the file's data is synced (``fdatasync``) before the rename, the directory
-  is fsynced after it, and a directory that the put had to create is fsynced
-  into its parent. That is what the syncs buy, and what the ingest spool
+* A power cut or kernel crash: a durable ``put`` (the default) that returned
+  survives too, because the file's data is synced (``fdatasync``) before the
+  rename, the directory is fsynced after it, and a directory that the put had
+  to create is fsynced into its parent. That is what the syncs buy, and what the ingest spool
   relies on when it deletes a spooled picture once it is stored. The parents
   of new directories are synced last, after the file's data and the rename:
   on a journalling filesystem each sync commits everything before it, so a
@@ -26,13 +26,21 @@ What survives what (``fsync=True``, the default and what ``open_store`` gives):
   Their price, measured on this machine's disk (ext4): about 0.1 ms of CPU for
   the ``fdatasync`` and 0.06 ms per directory sync, in a worker thread; making
   the folders themselves (inode allocation) costs more, 0.07 ms per ``mkdir``.
-  In wall time 1-3 ms for a snapshot's two puts on a quiet disk, 5-15 ms while
+  In wall time 1-3 ms for a snapshot's two synced puts on a quiet disk, 5-15 ms while
   other processes write to the same disk (p50 5 ms, p90 14 ms, measured with
   the ingest benchmark's farm at 60 snapshots/s with new day folders).
 
 ``fsync=False`` keeps the first guarantee and gives up the second: after a
 power cut, recently put objects may be missing or empty while their rows
 (committed by a database that does sync) exist. Tests use it.
+
+``put(..., durable=False)`` gives up the second guarantee for one object: its
+file is neither synced nor its rename, and it costs what a put with
+``fsync=False`` costs (a new directory's name is still synced, see ``_write``).
+Ingest stores thumbnails so: a thumbnail is rebuilt from its durable image when
+it is found missing or cut short (``catalog.store.thumbs``), and the syncs of a
+second object were about 0.4 ms of CPU per snapshot (fdatasync and directory
+fsync of a 15 kB file, measured here under load from other work).
 
 Every filesystem call runs in a worker thread (``asyncio.to_thread``), even
 for small files. Measured on this machine's disk for a 200 kB JPEG with a warm page
@@ -133,7 +141,7 @@ class LocalStore:
 
     # -- blocking halves, run in a worker thread ---------------------------------
 
-    def _write(self, path: Path, data: bytes) -> None:
+    def _write(self, path: Path, data: bytes, sync: bool) -> None:
         target = os.fspath(path)
         directory = os.path.dirname(target)
         tmp_fd, tmp = -1, ""
@@ -158,7 +166,7 @@ class LocalStore:
         try:
             with os.fdopen(tmp_fd, "wb") as f:
                 f.write(data)
-                if self._fsync:
+                if sync:
                     f.flush()
                     # the data and the size a reader needs; not the times
                     _fdatasync(f.fileno())
@@ -167,7 +175,7 @@ class LocalStore:
             with suppress(OSError):
                 os.unlink(tmp)
             raise
-        if self._fsync:
+        if sync:
             # Make the rename durable, then the names of the directories this put
             # made, each in its parent. Synced here, after the file's data rather
             # than after each mkdir: on a journalling filesystem the first sync
@@ -176,6 +184,10 @@ class LocalStore:
             # concurrent delete of the same key may already have pruned the
             # directory: nothing left to sync.
             _fsync_dir(directory)
+        if self._fsync:
+            # Even for a put that need not be durable: a durable put into the same
+            # folder later finds it made and relies on its name being on disk. A
+            # day's first put into a folder only, so rare.
             for changed in reversed(made):
                 _fsync_dir(changed)
 
@@ -256,11 +268,16 @@ class LocalStore:
 
     # -- the ObjectStore protocol ------------------------------------------------
 
-    async def put(self, key: str, data: bytes, content_type: str = "image/jpeg") -> None:
-        """Write ``data`` atomically under ``key`` (``content_type`` is not kept)."""
+    async def put(
+        self, key: str, data: bytes, content_type: str = "image/jpeg", *, durable: bool = True
+    ) -> None:
+        """Write ``data`` atomically under ``key`` (``content_type`` is not kept).
+
+        With ``durable=False`` (or a store made with ``fsync=False``) nothing is synced.
+        """
         path = self._path(key)
         try:
-            await asyncio.to_thread(self._write, path, bytes(data))
+            await asyncio.to_thread(self._write, path, bytes(data), self._fsync and durable)
         except OSError as exc:
             raise _store_error(exc, "write", key) from exc
 

@@ -199,8 +199,13 @@ class MinioStore:
         """Create the bucket if it does not exist."""
         await self._run("create bucket", self._bucket, self._ensure_bucket_sync)
 
-    async def put(self, key: str, data: bytes, content_type: str = "image/jpeg") -> None:
-        """Upload ``data`` under ``key`` (one PUT; S3 makes it atomic)."""
+    async def put(
+        self, key: str, data: bytes, content_type: str = "image/jpeg", *, durable: bool = True
+    ) -> None:
+        """Upload ``data`` under ``key`` (one PUT; S3 makes it atomic).
+
+        S3 answers a PUT once the object is stored durably, so ``durable`` changes nothing.
+        """
         check_key(key)
         payload = bytes(data)
         await self._run("put", key, lambda: self._put_sync(key, payload, content_type))
