@@ -9,7 +9,8 @@ Demand is above capacity: every camera is always due. Against it, one after the
 other, each in a fresh process and with the same concurrency:
 
 * the **reference**: aiohttp GET, one reduced decode (``IMREAD_REDUCED_COLOR_4``) in a
-  thread pool, one file write -- the least any snapshot pipeline must do;
+  thread pool, one new file per snapshot (unsynced) -- the least any snapshot
+  pipeline must do;
 * **camgrid**: a fresh SQLite catalog and LocalStore in a temp folder, a generated
   config loaded and synced, and ``ingest.worker.open_scheduler(...)`` running
   ``scheduler.run(stop)``: leases, the http connector, checks, pHash, thumbnail,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 import resource
 import tempfile
@@ -137,7 +138,12 @@ async def _serve_farm(
 
 
 def reference_process(plan: RunPlan, out: Connection) -> None:
-    """The minimal pipeline: GET, one reduced decode, one file write; results to ``out``."""
+    """The minimal pipeline: GET, one reduced decode, one new file; results to ``out``.
+
+    Each snapshot is written to a file of its own, as a store of snapshots
+    must keep each one; writing over one file per camera would keep only the
+    latest picture, and skip the cost of making a file that every store pays.
+    """
     out.send(asyncio.run(_reference(plan)))
 
 
@@ -159,6 +165,7 @@ async def _reference(plan: RunPlan) -> dict[str, Any]:
     latencies: list[tuple[float, float]] = []  # (finish, latency)
     failures = 0
     turn = 0
+    stored = itertools.count()
     started = time.monotonic()
     deadline = started + plan.warmup_s + plan.window_s
 
@@ -172,7 +179,7 @@ async def _reference(plan: RunPlan) -> dict[str, Any]:
                 async with session.get(plan.urls[index]) as response:
                     data = await response.read()
                 await loop.run_in_executor(pool, _decode, data)
-                await asyncio.to_thread(_write, folder / f"{index}.jpg", data)
+                await asyncio.to_thread(_write, folder / f"{index}-{next(stored)}.jpg", data)
             except (aiohttp.ClientError, ValueError, OSError):
                 failures += 1
                 continue
@@ -195,7 +202,7 @@ async def _reference(plan: RunPlan) -> dict[str, Any]:
                     async with session.get(plan.urls[index]) as response:
                         data = await response.read()
                     await loop.run_in_executor(pool, _decode, data)
-                    await asyncio.to_thread(_write, folder / f"{index}.jpg", data)
+                    await asyncio.to_thread(_write, folder / f"{index}-{next(stored)}.jpg", data)
                 except (aiohttp.ClientError, ValueError, OSError):
                     failures += 1
                     continue
