@@ -72,8 +72,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, base_dir: Path | None = None, pool_size: int = 10) -> AsyncEngine:
-    """An async engine for a catalog URL (`sqlite+aiosqlite:///…` or `postgresql+asyncpg://…`)."""
+def create_engine(
+    url: str,
+    *,
+    base_dir: Path | None = None,
+    pool_size: int = 10,
+    sqlite_connections: int | None = None,
+) -> AsyncEngine:
+    """An async engine for a catalog URL (`sqlite+aiosqlite:///…` or `postgresql+asyncpg://…`).
+
+    PostgreSQL keeps `pool_size` connections and opens as many more for a
+    burst; SQLite keeps `sqlite_connections` (default: both of those) and
+    opens none beyond.
+    """
     url = resolve_url(url, base_dir or Path.cwd())
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
@@ -83,12 +94,15 @@ def create_engine(url: str, *, base_dir: Path | None = None, pool_size: int = 10
             # One trip to the connection's thread per statement (see sqlite_driver).
             async_creator=lambda: sqlite_driver.connect(database, timeout=30),
             json_deserializer=orjson.loads,
-            # Every connection is a thread of aiosqlite's, opened with its pragmas
-            # and a memory map. A pool of 5 (the default) had 32 concurrent
-            # searches open and close one per request beyond it: keep twice the
-            # PostgreSQL pool, and open more only for a burst beyond that.
-            pool_size=2 * pool_size,
-            max_overflow=pool_size,
+            # Every connection is a thread of aiosqlite's, always open: as many as
+            # PostgreSQL's pool and overflow together, none opened beyond. Measured
+            # with 32 concurrent searches (bench.api), connections opened and closed
+            # beyond the pool cost more than the searches, and many threads spend
+            # the CPU passing the interpreter lock between them: an API process
+            # asks for a small pool (`api.app`); an ingest worker's polls need more.
+            pool_size=sqlite_connections or 2 * pool_size,
+            max_overflow=0,
+            pool_timeout=30.0,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -117,9 +131,17 @@ def create_engine(url: str, *, base_dir: Path | None = None, pool_size: int = 10
     raise ValueError(f"unsupported database URL scheme {make_url(url).drivername!r}")
 
 
-def open_catalog(url: str, *, base_dir: Path | None = None, pool_size: int = 10) -> Catalog:
-    """Open (not migrate) the catalog at `url`."""
-    engine = create_engine(url, base_dir=base_dir, pool_size=pool_size)
+def open_catalog(
+    url: str,
+    *,
+    base_dir: Path | None = None,
+    pool_size: int = 10,
+    sqlite_connections: int | None = None,
+) -> Catalog:
+    """Open (not migrate) the catalog at `url` (pools as `create_engine` makes them)."""
+    engine = create_engine(
+        url, base_dir=base_dir, pool_size=pool_size, sqlite_connections=sqlite_connections
+    )
     return Catalog(engine, async_sessionmaker(engine, expire_on_commit=False))
 
 
