@@ -136,20 +136,19 @@ def rendered_json(item: RenderedCamera, crs: str = "wgs84") -> orjson.Fragment:
     return _completed(item, location=_location(item.lon, item.lat, crs))
 
 
-def rendered_feature(item: RenderedCamera, crs: str = "wgs84") -> dict[str, Any]:
-    """A camera as a GeoJSON Feature, as `camera_feature` makes it, from the database's text."""
-    location = _location(item.lon, item.lat, crs)
+def _feature(uid: str, location: dict[str, float] | None, properties: Any) -> dict[str, Any]:
+    """A GeoJSON Feature: the location as a Point (or null geometry)."""
     geometry = (
         None
         if location is None
         else {"type": "Point", "coordinates": [location["lon"], location["lat"]]}
     )
-    return {
-        "type": "Feature",
-        "id": item.uid,
-        "geometry": geometry,
-        "properties": _completed(item),
-    }
+    return {"type": "Feature", "id": uid, "geometry": geometry, "properties": properties}
+
+
+def rendered_feature(item: RenderedCamera, crs: str = "wgs84") -> dict[str, Any]:
+    """A camera as a GeoJSON Feature, as `camera_feature` makes it, from the database's text."""
+    return _feature(item.uid, _location(item.lon, item.lat, crs), _completed(item))
 
 
 def camera_detail_json(
@@ -174,13 +173,7 @@ def camera_detail_json(
 def camera_feature(row: CameraRow, crs: str = "wgs84") -> dict[str, Any]:
     """A camera as a GeoJSON Feature: its location as a Point (or null), the rest as properties."""
     properties = camera_json(row, crs)
-    location = properties.pop("location")
-    geometry = (
-        None
-        if location is None
-        else {"type": "Point", "coordinates": [location["lon"], location["lat"]]}
-    )
-    return {"type": "Feature", "id": row.camera.uid, "geometry": geometry, "properties": properties}
+    return _feature(row.camera.uid, properties.pop("location"), properties)
 
 
 def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
