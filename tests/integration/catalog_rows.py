@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -184,3 +185,18 @@ async def snapshot_catalog(catalog: Catalog) -> list[Snapshot]:
     ]
     await add_all(catalog, [*small_catalog(), *snaps])
     return snaps
+
+
+def random_snapshots(rng: random.Random, cameras: Sequence[Camera]) -> list[Snapshot]:
+    """0-6 snapshots per camera at a few shared instants (ties on time are common)."""
+    instants = [
+        T0 + timedelta(minutes=rng.randrange(600), microseconds=rng.choice([0, 1]))
+        for _ in range(40)
+    ]
+    found = []
+    n = 0
+    for camera in cameras:
+        for _ in range(rng.randrange(7)):
+            n += 1
+            found.append(make_snapshot(camera.uid, rng.choice(instants), n))
+    return found

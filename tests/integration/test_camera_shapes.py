@@ -1,0 +1,86 @@
+"""Camera page shapes: the list shape the database writes, and wall tiles, against the ORM rows."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import timedelta, timezone
+
+import orjson
+
+from api.shapes import camera_feature, camera_json, rendered_feature, rendered_json
+from catalog.crs import to_wgs84
+from catalog.db import Catalog
+from catalog.models import CAMERA_STATUSES, Camera
+from catalog.queries.camera_rows import TILE, rendered_shape
+from catalog.queries.cameras import CameraFilter, find_cameras, list_cameras
+from catalog.queries.snapshots import latest_snapshots_for
+from tests.integration.brute_force import random_catalog
+from tests.integration.catalog_rows import T0, add_all, random_snapshots
+
+
+def varied_cameras(rng: random.Random, cameras: Sequence[Camera]) -> None:
+    """Give the random cameras every value the rendering must write as Python does."""
+    for i, camera in enumerate(cameras):
+        # Times with and without microseconds, and in other zones than UTC.
+        camera.status_since = T0 + timedelta(seconds=i, microseconds=rng.choice([0, 1, 123456]))
+        if i % 3:
+            zone = timezone(timedelta(hours=8))
+            camera.last_snapshot_at = (T0 + timedelta(minutes=i)).astimezone(zone)
+        camera.gb28181 = rng.choice([None, {"civil_code": "430203", "parental": i % 2 == 0}])
+        camera.status_reason = rng.choice(["", 'timeout "10 s" \\ 断线\n'])
+        if camera.lon is not None and i % 4 == 0:
+            # A converted coordinate: more digits than SQLite's JSON writes.
+            camera.lon, camera.lat = to_wgs84("gcj02", camera.lon, camera.lat)  # type: ignore[arg-type]
+        if i % 7 == 0:
+            camera.tags = []
+
+
+async def test_rendered_cameras_equal_the_python_shape(catalog: Catalog) -> None:
+    rng = random.Random(5)
+    rows, cameras, _ = random_catalog(rng, 60)
+    varied_cameras(rng, cameras)
+    await add_all(catalog, rows)
+    filters = [
+        CameraFilter(),
+        CameraFilter(q="路", statuses=tuple(CAMERA_STATUSES)),
+        CameraFilter(near=(113.15, 27.84), radius_m=5000.0),
+        CameraFilter(bbox=(113.10, 27.80, 113.16, 27.86)),
+    ]
+    shape = rendered_shape(catalog.engine.dialect)
+    compared = 0
+    async with catalog.sessions() as session:
+        for f in filters:
+            for crs in ("wgs84", "gcj02"):
+                full = await list_cameras(session, f, limit=25)
+                rendered = await find_cameras(session, f, shape, limit=25)
+                assert rendered.next_cursor == full.next_cursor
+                for row, item in zip(full.items, rendered.items, strict=True):
+                    assert orjson.loads(orjson.dumps(rendered_json(item, crs))) == camera_json(
+                        row, crs
+                    )
+                    assert orjson.loads(orjson.dumps(rendered_feature(item, crs))) == (
+                        camera_feature(row, crs)
+                    )
+                    compared += 1
+    assert compared > 100
+
+
+async def test_wall_tiles_read_the_newest_snapshot(catalog: Catalog) -> None:
+    rng = random.Random(5)
+    rows, cameras, _ = random_catalog(rng, 60)
+    snaps = random_snapshots(rng, cameras)
+    await add_all(catalog, [*rows, *snaps])
+    async with catalog.sessions() as session:
+        full = await list_cameras(session, CameraFilter(), limit=30)
+        tiles = await find_cameras(session, CameraFilter(), TILE, limit=30)
+        assert [(t.uid, t.name, t.status) for t in tiles.items] == [
+            (r.camera.uid, r.camera.name, r.camera.status) for r in full.items
+        ]
+        uids_all = [c.uid for c in cameras]
+        full_latest = await latest_snapshots_for(session, uids_all)
+        latest = await latest_snapshots_for(session, uids_all, detail=False)
+    assert full_latest
+    assert {u: (s.id, s.captured_at) for u, s in latest.items()} == {
+        u: (s.id, s.captured_at) for u, s in full_latest.items()
+    }
