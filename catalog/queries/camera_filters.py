@@ -23,10 +23,21 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import cached_property, lru_cache, partial
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, String, any_, bindparam, exists, func, literal_column, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    String,
+    any_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
@@ -170,18 +181,33 @@ def one_of(dialect: str, column: Any, values: Sequence[str]) -> ColumnElement[bo
     query itself: PostgreSQL gets `= ANY(array)`, SQLite a subquery of
     `json_each` over one JSON text (it builds a temporary index of it).
     """
+    return _one_of(dialect, column, bindparam(None, bound_values(dialect, values), unique=True))
+
+
+def one_of_bound(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+    """`one_of` with the values left to parameter `name`, given at execution as
+    `bound_values(dialect, values)`: a statement to build once and run with any list."""
+    return _one_of(dialect, column, bindparam(name))
+
+
+def bound_values(dialect: str, values: Sequence[str]) -> Any:
+    """A list of values as `one_of_bound` takes it on `dialect`."""
+    return json.dumps(list(values)) if dialect == "sqlite" else list(values)
+
+
+def _one_of(dialect: str, column: Any, values: BindParameter[Any]) -> ColumnElement[bool]:
     if dialect == "sqlite":
-        each = func.json_each(bindparam(None, json.dumps(list(values)), unique=True))
+        each = func.json_each(type_coerce(values, String))
         return column.in_(select(literal_column("value", String)).select_from(each))  # type: ignore[no-any-return]
-    return column == any_(bindparam(None, list(values), type_=ARRAY(String), unique=True))  # type: ignore[no-any-return]
+    return column == any_(type_coerce(values, ARRAY(String)))  # type: ignore[no-any-return]
 
 
 def _plain(column: Any, index_free: bool) -> Any:
     return unindexed(column) if index_free else column
 
 
-def in_box(box: BBox, *, index_free: bool = False) -> list[ColumnElement[bool]]:
-    """The camera's stored location lies in `box` (bounds inclusive)."""
+def in_box(box: BBox | Sequence[Any], *, index_free: bool = False) -> list[ColumnElement[bool]]:
+    """The camera's stored location lies in `box` (bounds inclusive; numbers or parameters)."""
     lon, lat = _plain(Camera.lon, index_free), _plain(Camera.lat, index_free)
     return [lon.between(box[0], box[2]), lat.between(box[1], box[3])]
 
@@ -232,6 +258,10 @@ def _tags(f: CameraFilter) -> ColumnElement[bool]:
     return exists().where(camera_tags.c.uid == Camera.uid, camera_tags.c.tag.in_(f.tags))
 
 
+#: distinct filters whose conditions and drivers are kept built
+FILTERS_KEPT: Final = 512
+
+
 def sql_conditions(
     f: CameraFilter, dialect: str, *, spatial: bool = True, index_free: bool = False
 ) -> list[ColumnElement[bool]]:
@@ -239,8 +269,16 @@ def sql_conditions(
 
     With `index_free` (SQLite only) the camera's own columns are written
     `+column`, so the planner walks the index the caller chose instead of
-    starting from one of them.
+    starting from one of them. A new list each call (of shared expressions).
     """
+    return list(built_conditions(f, dialect, spatial, index_free))
+
+
+@lru_cache(maxsize=FILTERS_KEPT)
+def built_conditions(
+    f: CameraFilter, dialect: str, spatial: bool, index_free: bool
+) -> tuple[ColumnElement[bool], ...]:
+    """`sql_conditions`, built once per distinct filter and kept."""
 
     def col(column: Any) -> Any:
         return _plain(column, index_free)
@@ -268,7 +306,7 @@ def sql_conditions(
     if spatial and f.near is not None:
         assert f.radius_m is not None
         conds.extend(in_box(near_box(*near_center(f), f.radius_m), index_free=index_free))
-    return conds
+    return tuple(conds)
 
 
 LocationCheck = Callable[[float | None, float | None], bool]
@@ -362,7 +400,17 @@ def drivers(
 
     `boxes=False` leaves out `bbox` and `near` (for a caller that reads boxes
     its own way); `text_estimate` is PostgreSQL's estimate for `q`, if any.
+    The drivers of a filter are shared by its searches, and so are the
+    candidate statements each builds when first asked.
     """
+    return list(built_drivers(f, dialect, boxes, text_estimate))
+
+
+@lru_cache(maxsize=FILTERS_KEPT)
+def built_drivers(
+    f: CameraFilter, dialect: str, boxes: bool, text_estimate: int | None
+) -> tuple[Driver, ...]:
+    """`drivers`, built once per distinct filter and kept."""
     found: list[Driver] = []
     # Most selective first: a walk prefers the first of these it can use.
     columns = (
@@ -397,7 +445,7 @@ def drivers(
         assert f.radius_m is not None
         circle = near_box(*near_center(f), f.radius_m)
         found.append(_driver("near", partial(_in_box_uids, circle)))
-    return found
+    return tuple(found)
 
 
 def _tagged(tags: tuple[str, ...]) -> Any:

@@ -19,6 +19,9 @@ How a page is found at province scale (hundreds of thousands of cameras):
 engines): from the candidates when they are few, else over growing rings
 (boxes that provably hold each circle, `near_box`) until a ring holds the
 page. Either way the answer is exact; indexes only choose what is read.
+
+The statements are built by `catalog.queries.camera_statements`, once per
+distinct search: a repeated search costs its execution only.
 """
 
 from __future__ import annotations
@@ -26,20 +29,9 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final, TypeAlias, TypeVar
 
-from sqlalchemy import (
-    ColumnElement,
-    ScalarSelect,
-    Select,
-    SQLColumnExpression,
-    case,
-    func,
-    select,
-    true,
-    union_all,
-)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.crs import haversine_m
@@ -50,14 +42,11 @@ from catalog.queries.camera_filters import (
     CameraFilter,
     Driver,
     LocationCheck,
-    drivers,
-    in_box,
+    bound_values,
     near_box,
     near_center,
-    one_of,
     python_check,
     sql_conditions,
-    unindexed,
 )
 from catalog.queries.camera_rows import (
     DETAIL,
@@ -67,8 +56,20 @@ from catalog.queries.camera_rows import (
     RowShape,
     rows_select,
 )
+from catalog.queries.camera_statements import (
+    Search,
+    box_params,
+    candidates_select,
+    chunk_select,
+    circle_box_select,
+    counts_select,
+    light_select,
+    members_select,
+    sole_select,
+    walk_select,
+)
 from catalog.queries.cursors import decode_cursor, encode_cursor
-from catalog.queries.text import Candidates, escape_like, pg_text_estimate
+from catalog.queries.text import escape_like, pg_text_estimate
 
 __all__ = [
     "CRS_MARGIN_DEG",
@@ -86,8 +87,6 @@ __all__ = [
 
 # Rows fetched per round when a Python check may reject some of them.
 _MIN_BATCH: Final = 500
-# A walk merges the index ranges of at most this many values of one column.
-_MERGE_MOST: Final = 32
 # The first chunk of sorted candidates read in the candidate plan; each next one is 4x.
 _FIRST_CHUNK: Final = 256
 
@@ -100,26 +99,20 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-def _uid_key(session: AsyncSession) -> SQLColumnExpression[str]:
-    """Camera.uid compared by code point: SQLite's BINARY, PostgreSQL's "C" collation."""
-    if _dialect(session) == "postgresql":
-        return Camera.uid.collate("C")
-    return Camera.uid
-
-
-async def _drivers(session: AsyncSession, f: CameraFilter, *, boxes: bool = True) -> list[Driver]:
+async def _search(session: AsyncSession, f: CameraFilter, *, boxes: bool = True) -> Search:
     dialect = _dialect(session)
     estimate = None
     if dialect == "postgresql" and f.q:
         estimate = await pg_text_estimate(session, f.q)
-    return drivers(f, dialect, boxes=boxes, text_estimate=estimate)
+    return Search(f, dialect, boxes, estimate)
 
 
-async def _smallest(session: AsyncSession, found: Sequence[Driver]) -> _Counted:
+async def _smallest(session: AsyncSession, search: Search) -> _Counted:
     """Every driver's (capped) count, and the one with the fewest candidates within its cap."""
+    found = search.drivers
     if not found:
         return _Counted(None, {})
-    counts = (await session.execute(select(*(d.candidates.count for d in found)))).one()
+    counts = (await session.execute(counts_select(search))).one()
     counted = {d.name: int(c or 0) for c, d in zip(counts, found, strict=True)}
     within = [(counted[d.name], d) for d in found if counted[d.name] <= d.cap]
     return _Counted(min(within, key=lambda x: x[0])[1] if within else None, counted)
@@ -131,15 +124,6 @@ class _Counted:
     counts: dict[str, int]
 
 
-def _packed_uids(dialect: str, driver: Driver) -> ScalarSelect[Any]:
-    """The driver's candidates aggregated into one value (a JSON array on SQLite, an
-    array on PostgreSQL): thousands of one-column rows cost more to fetch one by
-    one than to find."""
-    uid = driver.candidates.uids.subquery().c[0]
-    aggregate = func.json_group_array(uid) if dialect == "sqlite" else func.array_agg(uid)
-    return select(aggregate).scalar_subquery()
-
-
 def _unpacked(dialect: str, packed: Any, after: str | None) -> list[str]:
     """Packed candidates in uid (code point) order, after `after`."""
     listed: list[str] = json.loads(packed or "[]") if dialect == "sqlite" else packed or []
@@ -147,31 +131,24 @@ def _unpacked(dialect: str, packed: Any, after: str | None) -> list[str]:
     return uids if after is None else uids[bisect_right(uids, after) :]
 
 
-async def _candidate_uids(session: AsyncSession, driver: Driver, after: str | None) -> list[str]:
-    """The driver's candidates in uid (code point) order, after `after`."""
-    dialect = _dialect(session)
-    packed = await session.scalar(select(_packed_uids(dialect, driver)))
-    return _unpacked(dialect, packed, after)
+async def _candidate_uids(
+    session: AsyncSession, search: Search, driver: Driver, after: str | None
+) -> list[str]:
+    """The candidates of the search's `driver` in uid (code point) order, after `after`."""
+    packed = await session.scalar(candidates_select(search, driver.name))
+    return _unpacked(search.dialect, packed, after)
 
 
 async def _sole_driver(
-    session: AsyncSession, driver: Driver, after: str | None
+    session: AsyncSession, search: Search, after: str | None
 ) -> tuple[_Counted, list[str]]:
-    """`_smallest` and `_candidate_uids` for one driver, in one statement.
-
-    The candidates are listed only when their count is within the cap (a
-    CASE evaluates its branch only when taken): a filter that matches many
-    cameras costs its capped count, as in `_smallest`.
-    """
-    dialect = _dialect(session)
-    count = select(driver.candidates.count.label("n")).subquery()
-    within = count.c.n <= driver.cap
-    stmt = select(count.c.n, case((within, _packed_uids(dialect, driver)), else_=None))
-    n, packed = (await session.execute(stmt)).one()
+    """`_smallest` and `_candidate_uids` for a search with one driver, in one statement."""
+    (driver,) = search.drivers
+    n, packed = (await session.execute(sole_select(search))).one()
     counted = {driver.name: int(n or 0)}
     if counted[driver.name] > driver.cap:
         return _Counted(None, counted), []
-    return _Counted(driver, counted), _unpacked(dialect, packed, after)
+    return _Counted(driver, counted), _unpacked(search.dialect, packed, after)
 
 
 async def list_cameras(
@@ -199,8 +176,8 @@ async def find_cameras(
     if f.near is not None:
         return await _list_near(session, f, shape, limit=limit, cursor=cursor)
     after = None if cursor is None else str(decode_cursor(cursor, "uid", (str,))[0])
-    dialect = _dialect(session)
-    found_drivers = await _drivers(session, f)
+    search = await _search(session, f)
+    found_drivers = search.drivers
     check = python_check(f)
     read = _Reader(session, check, limit, shape)
     # Only column filters, one of them a single value: walking that value's
@@ -213,25 +190,22 @@ async def find_cameras(
     if obvious:
         counted = _Counted(None, {})
     elif len(found_drivers) == 1:
-        counted, uids = await _sole_driver(session, found_drivers[0], after)
+        counted, uids = await _sole_driver(session, search, after)
     else:
-        counted = await _smallest(session, found_drivers)
+        counted = await _smallest(session, search)
         if counted.best is not None:
-            uids = await _candidate_uids(session, counted.best, after)
+            uids = await _candidate_uids(session, search, counted.best, after)
     if counted.best is not None:
-        # On SQLite the other conditions stay off their indexes: the chunk of
-        # uids is where each read starts.
-        conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
-        found = await read.candidates(uids, conds)
+        found = await read.candidates(search, uids)
     else:
         # A walk still keeps to the candidates of text and tags when they are
         # few enough to hold (a membership test instead of reading each row).
-        keep_to = [
-            d.candidates
+        keep_to = tuple(
+            d.name
             for d in found_drivers
             if d.prefilter and counted.counts.get(d.name, PREFILTER_MOST + 1) <= PREFILTER_MOST
-        ]
-        found = await read.walk(f, found_drivers, after, keep_to)
+        )
+        found = await read.walk(search, after, keep_to)
     items = [shape.make(row, None) for row in found[:limit]]
     if len(found) > limit:
         return CameraPage(items, encode_cursor("uid", found[limit - 1][0]))
@@ -252,14 +226,13 @@ class _Reader:
         self.check = check
         self.limit = limit
         self.shape = shape
-        self.key = _uid_key(session)
 
     def _keep(self, rows: Sequence[_Row]) -> list[_Row]:
         check = self.check
         return list(rows) if check is None else [r for r in rows if check(r[1], r[2])]
 
-    async def candidates(self, uids: list[str], conds: list[ColumnElement[bool]]) -> list[_Row]:
-        """Matches among sorted candidate uids, read in growing chunks.
+    async def candidates(self, search: Search, uids: list[str]) -> list[_Row]:
+        """Matches of `search` among sorted candidate uids, read in growing chunks.
 
         Without a location check the SQL decides every condition: a chunk's
         matches are read in full at once, no more than the page still needs.
@@ -267,40 +240,26 @@ class _Reader:
         on SQLite the covering walk index answers for most conditions without
         reading rows; only the page's own rows are then read in full.
         """
-        dialect = _dialect(self.session)
+        dialect = search.dialect
         check = self.check
         found: list[_Row] = []
         kept: list[str] = []
         start, size = 0, _FIRST_CHUNK
         while start < len(uids) and len(found) + len(kept) <= self.limit:
-            chunk = uids[start : start + size]
+            chunk = {"chunk": bound_values(dialect, uids[start : start + size])}
             start, size = start + size, size * 4
-            member = one_of(dialect, Camera.uid, chunk)
             if check is None:
-                full = rows_select(self.shape).where(member, *conds).order_by(self.key)
-                page = full.limit(self.limit + 1 - len(found))
-                found.extend((await self.session.execute(page)).all())
+                page = chunk_select(search, self.shape, self.limit + 1 - len(found))
+                found.extend((await self.session.execute(page, chunk)).all())
                 continue
-            light = _light_select([member, *conds]).order_by(self.key)
-            rows = (await self.session.execute(light)).all()
+            rows = (await self.session.execute(chunk_select(search, None, None), chunk)).all()
             kept.extend(uid for uid, lon, lat in rows if check(lon, lat))
         if check is None or not kept:
             return found
-        stmt = (
-            rows_select(self.shape)
-            .where(one_of(dialect, Camera.uid, kept[: self.limit + 1]))
-            .order_by(self.key)
-        )
-        return list((await self.session.execute(stmt)).all())
+        return await _rows_of(self.session, self.shape, kept[: self.limit + 1])
 
-    async def walk(
-        self,
-        f: CameraFilter,
-        found_drivers: Sequence[Driver],
-        after: str | None,
-        keep_to: Sequence[Candidates] = (),
-    ) -> list[_Row]:
-        """Matches in uid order from `after`.
+    async def walk(self, search: Search, after: str | None, keep_to: tuple[str, ...]) -> list[_Row]:
+        """Matches in uid order from `after`, kept to the candidates of the drivers `keep_to`.
 
         No filter is rare here. When one is a list of values of an indexed
         column, the walk follows that column's `(column, uid)` index: one
@@ -310,40 +269,11 @@ class _Reader:
         indexes (`index_free`) so that the covering walk index serves the
         order and decides them without reading rows.
         """
-        dialect = _dialect(self.session)
-        key = self.key
         batch = self.limit + 1 if self.check is None else max(4 * (self.limit + 1), _MIN_BATCH)
-        conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
-        # Supersets of the answer, tested per row against a set built once,
-        # never a place to start from: `+uid` on SQLite; on PostgreSQL `IS
-        # TRUE` keeps the test a hashed subplan instead of a join to sort.
-        if dialect == "sqlite":
-            conds += [unindexed(Camera.uid).in_(c.uids) for c in keep_to]
-        else:
-            conds += [Camera.uid.in_(c.uids).is_(true()) for c in keep_to]
-        columns = [d for d in found_drivers if d.column is not None]
-        by = next((d for d in columns if d.ordered), columns[0] if columns else None)
-        if by is not None and len(by.values) > _MERGE_MOST:
-            by = None
         found: list[_Row] = []
         while len(found) <= self.limit:
-            past = [] if after is None else [key > after]
-            if by is None:
-                stmt = rows_select(self.shape).where(*conds, *past)
-            elif by.ordered:
-                stmt = rows_select(self.shape).where(by.column == by.values[0], *conds, *past)
-            else:
-                ranges = [
-                    select(Camera.uid)
-                    .where(by.column == value, *conds, *past)
-                    .order_by(key)
-                    .limit(batch)
-                    .subquery()
-                    for value in by.values
-                ]
-                merged = union_all(*(select(r.c.uid) for r in ranges))
-                stmt = rows_select(self.shape).where(Camera.uid.in_(merged))
-            rows = (await self.session.execute(stmt.order_by(key).limit(batch))).all()
+            stmt = walk_select(search, self.shape, keep_to, after, batch)
+            rows = (await self.session.execute(stmt)).all()
             found.extend(self._keep(rows))
             if len(rows) < batch:
                 break
@@ -351,13 +281,16 @@ class _Reader:
         return found
 
 
+async def _rows_of(session: AsyncSession, shape: RowShape[Any], uids: Sequence[str]) -> list[_Row]:
+    """The rows of `shape` of these uids (those that exist), in uid order."""
+    dialect = _dialect(session)
+    params = {"uids": bound_values(dialect, uids)}
+    return list((await session.execute(members_select(shape, dialect), params)).all())
+
+
 # near: distances measured in Python, from candidates or over growing rings.
 
 Measured = tuple[float, str]
-
-
-def _light_select(conds: Sequence[ColumnElement[bool]]) -> Select[str, float | None, float | None]:
-    return select(Camera.uid, Camera.lon, Camera.lat).where(*conds)
 
 
 class _Circle:
@@ -393,22 +326,17 @@ async def _list_near(
         d, uid = decode_cursor(cursor, "near", (float, str))
         after = (float(d), str(uid))
     circle = _Circle(f, after)
-    # Every condition but the circle's box (each ring adds its own), on SQLite
-    # kept off their indexes: the rings start at the box, candidates at their uids.
-    sqlite = _dialect(session) == "sqlite"
-    conds = sql_conditions(
-        replace(f, near=None, radius_m=None), _dialect(session), index_free=sqlite
-    )
     # A box is read ring by ring; another filter is the start only when it is rare.
-    best = (await _smallest(session, await _drivers(session, f, boxes=False))).best
+    search = await _search(session, f, boxes=False)
+    best = (await _smallest(session, search)).best
     if best is not None:
         uids = list(set(await session.scalars(best.candidates.uids)))
-        box = in_box(near_box(circle.lon, circle.lat, circle.radius), index_free=sqlite)
-        member = one_of(_dialect(session), Camera.uid, uids)
-        rows = (await session.execute(_light_select([member, *conds, *box]))).all()
+        box = box_params(near_box(circle.lon, circle.lat, circle.radius))
+        params = {"chunk": bound_values(search.dialect, uids), **box}
+        rows = (await session.execute(circle_box_select(search, True), params)).all()
         measured = circle.measure(rows, circle.radius)
     else:
-        measured = await _rings(session, circle, conds, limit)
+        measured = await _rings(session, circle, search, limit)
     measured.sort()
     page = measured[:limit]
     items = await _rows_in_order(session, page, shape)
@@ -418,7 +346,7 @@ async def _list_near(
 
 
 async def _rings(
-    session: AsyncSession, circle: _Circle, conds: list[ColumnElement[bool]], limit: int
+    session: AsyncSession, circle: _Circle, search: Search, limit: int
 ) -> list[Measured]:
     """Matches within growing radii from the cursor's distance, until one holds `limit + 1`.
 
@@ -429,8 +357,8 @@ async def _rings(
     step = max(circle.radius / 64, 50.0)
     while True:
         within = min(inner + step, circle.radius)
-        box = in_box(near_box(circle.lon, circle.lat, within))
-        rows = (await session.execute(_light_select([*conds, *box]))).all()
+        box = box_params(near_box(circle.lon, circle.lat, within))
+        rows = (await session.execute(circle_box_select(search, False), box)).all()
         measured = circle.measure(rows, within)
         if len(measured) > limit or within >= circle.radius:
             return measured
@@ -444,8 +372,7 @@ async def _rows_in_order(
 ) -> list[T]:
     if not page:
         return []
-    stmt = rows_select(shape).where(one_of(_dialect(session), Camera.uid, [uid for _, uid in page]))
-    by_uid = {r[0]: r for r in (await session.execute(stmt)).all()}
+    by_uid = {r[0]: r for r in await _rows_of(session, shape, [uid for _, uid in page])}
     return [shape.make(by_uid[uid], d) for d, uid in page if uid in by_uid]
 
 
@@ -454,7 +381,7 @@ async def matching_uids(session: AsyncSession, f: CameraFilter) -> list[str] | N
 
     The list holds at most a few thousand uids (the drivers' caps).
     """
-    best = (await _smallest(session, await _drivers(session, f))).best
+    best = (await _smallest(session, await _search(session, f))).best
     if best is None:
         return None
     dialect = _dialect(session)
@@ -464,7 +391,7 @@ async def matching_uids(session: AsyncSession, f: CameraFilter) -> list[str] | N
     # of text or tags, whose exact terms no index serves.
     if dialect == "sqlite" or (best.column is None and best.name not in ("bbox", "near")):
         conds.append(Camera.uid.in_(best.candidates.uids))
-    rows = (await session.execute(_light_select(conds))).all()
+    rows = (await session.execute(light_select(conds))).all()
     check = python_check(f)
     return [uid for uid, lon, lat in rows if check is None or check(lon, lat)]
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final, cast
 
 from sqlalchemy import (
@@ -42,7 +43,9 @@ from sqlalchemy.orm import aliased
 from catalog.models import Camera, Snapshot
 from catalog.queries.camera_filters import (
     CameraFilter,
+    bound_values,
     one_of,
+    one_of_bound,
     python_check,
     sql_conditions,
     unindexed,
@@ -296,6 +299,19 @@ async def latest_snapshots_for(
     """
     if not camera_uids:
         return {}
+    dialect = session.get_bind().dialect.name
+    stmt = _latest_select(dialect, detail)
+    params = {"camera_uids": bound_values(dialect, camera_uids)}
+    if not detail:
+        tiles = await session.execute(stmt, params)
+        # A SnapshotTile answers for the tile's attributes, as a Snapshot would.
+        return {uid: cast(Snapshot, SnapshotTile(i, uid, at)) for i, uid, at in tiles.all()}
+    return {s.camera_uid: s for s in await session.scalars(stmt, params)}
+
+
+@lru_cache(maxsize=4)
+def _latest_select(dialect: str, detail: bool) -> Select[*tuple[Any, ...]]:
+    """`latest_snapshots_for`'s statement, built once: the uids are its parameter."""
     newer = aliased(Snapshot)
     newest_id = (
         select(newer.id)
@@ -305,11 +321,7 @@ async def latest_snapshots_for(
         .correlate(Camera)
         .scalar_subquery()
     )
-    dialect = session.get_bind().dialect.name
-    newest = select(newest_id).where(one_of(dialect, Camera.uid, camera_uids))
-    if not detail:
-        tiles = await session.execute(select(*TILE_COLUMNS).where(Snapshot.id.in_(newest)))
-        # A SnapshotTile answers for the tile's attributes, as a Snapshot would.
-        return {uid: cast(Snapshot, SnapshotTile(i, uid, at)) for i, uid, at in tiles.all()}
-    stmt = select(Snapshot).where(Snapshot.id.in_(newest))
-    return {s.camera_uid: s for s in await session.scalars(stmt)}
+    newest = select(newest_id).where(one_of_bound(dialect, Camera.uid, "camera_uids"))
+    if detail:
+        return select(Snapshot).where(Snapshot.id.in_(newest))
+    return select(*TILE_COLUMNS).where(Snapshot.id.in_(newest))

@@ -12,7 +12,7 @@ delete, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from catalog.models import CAMERA_STATUSES, Camera, GridCell, Snapshot
 from catalog.queries import camera_filters, snapshots
 from catalog.queries import cameras as cameras_module
 from catalog.queries.camera_filters import CRS_SLACK_DEG, CRS_SLOPE, CameraFilter, wgs84_prefilter
+from catalog.queries.camera_statements import forget_statements
 from catalog.queries.search_schema import camera_tags, camera_text
 from catalog.queries.snapshots import list_snapshots
 from catalog.queries.stats import stats
@@ -51,8 +52,12 @@ PLANS: dict[str, dict[str, int]] = {
 
 
 @pytest.fixture(params=sorted(PLANS))
-def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Shrink the caps of the search so that it takes the paths of `request.param`."""
+def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Shrink the caps of the search so that it takes the paths of `request.param`.
+
+    Drivers read the caps when they are built, and built ones are kept: they
+    are forgotten once the caps are shrunk, and again before they are restored.
+    """
     settings = PLANS[request.param]
     if "caps" in settings:
         caps = settings["caps"]
@@ -61,7 +66,9 @@ def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     if "prefilter" in settings:
         monkeypatch.setattr(camera_filters, "PREFILTER_MOST", settings["prefilter"])
         monkeypatch.setattr(cameras_module, "PREFILTER_MOST", settings["prefilter"])
-    return str(request.param)
+    forget_statements()
+    yield str(request.param)
+    forget_statements()
 
 
 async def test_every_plan_matches_brute_force(catalog: Catalog, plan: str) -> None:

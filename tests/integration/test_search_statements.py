@@ -1,0 +1,92 @@
+"""A search's statements are built once and kept; its answers never are.
+
+`catalog.queries.camera_statements` keeps the statements of the searches it
+has run. These tests run the same searches again after the catalog changed,
+on SQLite and PostgreSQL, and check that the answers follow the change while
+the statements were taken from what was kept.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from catalog.db import Catalog
+from catalog.models import Camera
+from catalog.queries import camera_statements
+from catalog.queries.camera_filters import CameraFilter
+from catalog.queries.snapshots import latest_snapshots_for
+from tests.integration.catalog_rows import (
+    T0,
+    add_all,
+    make_camera,
+    make_department,
+    make_snapshot,
+    uids,
+)
+
+
+async def _set_status(catalog: Catalog, uid: str, status: str) -> None:
+    async with catalog.sessions() as session, session.begin():
+        await session.execute(update(Camera).where(Camera.uid == uid).values(status=status))
+
+
+async def test_a_repeated_walk_follows_every_change(catalog: Catalog) -> None:
+    cameras = [make_camera("water", f"c{i}", lon=113.0 + i / 100, lat=27.8) for i in range(5)]
+    await add_all(catalog, [make_department("water"), *cameras])
+    online = CameraFilter(departments=("water",), statuses=("online",))  # a walk of one value
+    assert await uids(catalog, online, limit=10) == [f"water:c{i}" for i in range(5)]
+
+    built = camera_statements.walk_select.cache_info()
+    await _set_status(catalog, "water:c1", "offline")
+    await _set_status(catalog, "water:c4", "offline")
+    assert await uids(catalog, online, limit=10) == ["water:c0", "water:c2", "water:c3"]
+    again = camera_statements.walk_select.cache_info()
+    assert again.hits == built.hits + 1  # the kept statement, not a new one
+    assert again.misses == built.misses
+
+    assert await uids(catalog, online, limit=2) == ["water:c0", "water:c2", "water:c3"]
+
+    await _set_status(catalog, "water:c4", "online")
+    assert await uids(catalog, online, limit=2) == ["water:c0", "water:c2", "water:c3", "water:c4"]
+
+
+async def test_a_repeated_box_and_circle_follow_every_change(catalog: Catalog) -> None:
+    cameras = [make_camera("water", f"c{i}", lon=113.0 + i / 1000, lat=27.8) for i in range(4)]
+    await add_all(catalog, [make_department("water"), *cameras])
+    box = CameraFilter(bbox=(112.999, 27.79, 113.0025, 27.81))
+    circle = CameraFilter(near=(113.0, 27.8), radius_m=250.0)
+    assert await uids(catalog, box, limit=1) == ["water:c0", "water:c1", "water:c2"]
+    assert await uids(catalog, circle, limit=1) == ["water:c0", "water:c1", "water:c2"]
+
+    async with catalog.sessions() as session, session.begin():
+        moved = update(Camera).where(Camera.uid == "water:c0").values(lon=113.01, orig_lon=113.01)
+        await session.execute(moved)
+    assert await uids(catalog, box, limit=1) == ["water:c1", "water:c2"]
+    assert await uids(catalog, circle, limit=1) == ["water:c1", "water:c2"]
+
+
+async def test_the_newest_snapshots_follow_every_change(catalog: Catalog) -> None:
+    cameras = [make_camera("water", f"c{i}") for i in range(3)]
+    first = [make_snapshot(c.uid, T0, n) for n, c in enumerate(cameras[:2])]
+    await add_all(catalog, [make_department("water"), *cameras, *first])
+    every = [c.uid for c in cameras]
+    async with catalog.sessions() as session:
+        newest = await latest_snapshots_for(session, every, detail=False)
+    assert {uid: s.captured_at for uid, s in newest.items()} == {
+        "water:c0": T0,
+        "water:c1": T0,
+    }
+
+    later = T0 + timedelta(minutes=1)
+    await add_all(catalog, [make_snapshot("water:c1", later, 7), make_snapshot("water:c2", T0, 8)])
+    async with catalog.sessions() as session:
+        newest = await latest_snapshots_for(session, every, detail=False)
+        only_one = await latest_snapshots_for(session, ["water:c2"])
+    assert {uid: s.captured_at for uid, s in newest.items()} == {
+        "water:c0": T0,
+        "water:c1": later,
+        "water:c2": T0,
+    }
+    assert [(s.camera_uid, s.sha256) for s in only_one.values()] == [("water:c2", f"{8:064x}")]
