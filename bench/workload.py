@@ -3,8 +3,8 @@
 A kind is a name and a `draw(rng)` that returns one ready-to-run query (an
 async function of a session answering how many items it found). Camera
 filters go through `find_cameras` with the list shape rendered by the
-database, the wall through `find_cameras` with wall tiles and
-`latest_snapshots_for`, snapshot searches through `list_snapshots`, exactly
+database, the wall through `find_cameras` with wall tiles (each with its
+newest snapshot), snapshot searches through `list_snapshots`, exactly
 as the API calls them. Two "limit" kinds measure
 the least any answer of `limit` rows costs: a primary-key range scan that
 reads and builds the same number of rows, with no filtering at all.
@@ -26,14 +26,14 @@ from bench.province import KINDS, STATUSES, TAGS, Province
 from catalog.crs import EARTH_RADIUS_M, from_wgs84
 from catalog.models import CAMERA_STATUSES, Camera, Snapshot
 from catalog.queries.camera_rows import (
-    TILE,
     RenderedCamera,
     RowShape,
     rendered_shape,
     rows_select,
+    wall_shape,
 )
 from catalog.queries.cameras import CameraFilter, find_cameras
-from catalog.queries.snapshots import latest_snapshots_for, list_snapshots
+from catalog.queries.snapshots import list_snapshots
 from catalog.queries.stats import stats
 
 __all__ = ["LIMIT", "Kind", "Query", "camera_kinds", "snapshot_kinds"]
@@ -257,10 +257,8 @@ def _snapshot_id_range(before: int) -> Query:
 
 def _wall(f: CameraFilter) -> Query:
     async def run(session: AsyncSession) -> int:
-        page = await find_cameras(session, f, TILE, limit=LIMIT)
-        uids = [tile.uid for tile in page.items]
-        latest = await latest_snapshots_for(session, uids, detail=False)
-        return len(latest)
+        page = await find_cameras(session, f, wall_shape(session.get_bind().dialect), limit=LIMIT)
+        return sum(tile.snapshot_id is not None for tile in page.items)
 
     return Query(run)
 

@@ -32,15 +32,14 @@ from api.shapes import (
     layers_json,
     rendered_feature,
     rendered_json,
-    rfc3339,
     snapshot_json,
     thumb_url,
 )
 from catalog.queries import InvalidCursor
-from catalog.queries.camera_rows import DETAIL, TILE, CameraPage, RowShape, rendered_shape
+from catalog.queries.camera_rows import DETAIL, CameraPage, RowShape, rendered_shape, wall_shape
 from catalog.queries.cameras import find_cameras, get_camera
 from catalog.queries.events import list_status_events
-from catalog.queries.snapshots import latest_snapshot, latest_snapshots_for, list_snapshots
+from catalog.queries.snapshots import latest_snapshot, list_snapshots
 
 __all__ = ["LAYERS", "ROUTES", "UID"]
 
@@ -178,23 +177,20 @@ async def camera_events(request: web.Request, args: Args) -> web.StreamResponse:
 
 async def wall(request: web.Request, args: Args) -> web.StreamResponse:
     """The newest thumbnail of each camera matching the filters (null when it has none)."""
-    async with request.app[CATALOG].sessions() as session:
-        page = await _camera_page(session, args, TILE)
-        uids = [tile.uid for tile in page.items]
-        latest = await latest_snapshots_for(session, uids, detail=False)
-    items = []
-    for tile in page.items:
-        snapshot = latest.get(tile.uid)
-        items.append(
-            {
-                "camera_uid": tile.uid,
-                "name": tile.name,
-                "status": tile.status,
-                "snapshot_id": None if snapshot is None else snapshot.id,
-                "captured_at": None if snapshot is None else rfc3339(snapshot.captured_at),
-                "thumb_url": None if snapshot is None else thumb_url(snapshot.id),
-            }
-        )
+    catalog = request.app[CATALOG]
+    async with catalog.sessions() as session:
+        page = await _camera_page(session, args, wall_shape(catalog.engine.dialect))
+    items = [
+        {
+            "camera_uid": tile.uid,
+            "name": tile.name,
+            "status": tile.status,
+            "snapshot_id": tile.snapshot_id,
+            "captured_at": tile.captured_at,
+            "thumb_url": None if tile.snapshot_id is None else thumb_url(tile.snapshot_id),
+        }
+        for tile in page.items
+    ]
     return json_response({"items": items, "next_cursor": page.next_cursor})
 
 

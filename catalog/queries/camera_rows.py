@@ -11,7 +11,8 @@ them and builds its item from a row:
   which depends on the `crs` asked for. A page of a hundred cameras then
   costs Python one short row per camera instead of nineteen typed columns,
   two parsed times and a dict to encode;
-* `TILE`: a wall tile's name and status (`TileCamera`).
+* `wall_shape(dialect)`: a wall tile, the camera's name and status and its
+  newest snapshot's id and time (`WallTile`), read in the same statement.
 """
 
 from __future__ import annotations
@@ -35,20 +36,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import aliased
 
-from catalog.models import Camera, GridCell
+from catalog.models import Camera, GridCell, Snapshot
 
 __all__ = [
     "DETAIL",
-    "TILE",
     "CameraPage",
     "CameraRow",
     "CellRef",
     "RenderedCamera",
     "RowShape",
-    "TileCamera",
+    "WallTile",
     "rendered_shape",
     "rows_select",
+    "wall_shape",
 ]
 
 T = TypeVar("T")
@@ -87,12 +89,18 @@ class RenderedCamera(NamedTuple):
     distance_m: float | None = None
 
 
-class TileCamera(NamedTuple):
-    """What a wall tile shows of a camera."""
+class WallTile(NamedTuple):
+    """What a wall tile shows of a camera: its name and status, and its newest snapshot.
+
+    `snapshot_id` and `captured_at` (RFC 3339 text, as `api.shapes.rfc3339`
+    writes it) are None for a camera without snapshots.
+    """
 
     uid: str
     name: str
     status: str
+    snapshot_id: int | None
+    captured_at: str | None
 
 
 @dataclass(frozen=True)
@@ -137,12 +145,12 @@ def _rendered_row(row: Sequence[Any], distance_m: float | None) -> RenderedCamer
     return RenderedCamera(uid, lon, lat, text, distance_m)
 
 
-def _tile_row(row: Sequence[Any], _distance_m: float | None) -> TileCamera:
-    return TileCamera(row[0], row[3], row[4])
+def _wall_row(row: Sequence[Any], _distance_m: float | None) -> WallTile:
+    uid, _lon, _lat, name, status, snapshot_id, captured_at = row
+    return WallTile(uid, name, status, snapshot_id, captured_at)
 
 
 DETAIL: Final = RowShape((Camera, *_CELL_COLUMNS), _detail_row)
-TILE: Final = RowShape((Camera.name, Camera.status), _tile_row, with_cell=False)
 
 
 def rows_select(shape: RowShape[Any]) -> Select[Any]:
@@ -212,6 +220,33 @@ def _rendered_sql(engine_dialect: Dialect) -> str:
         expression = cast(func.json_build_object(*pairs), Text)
     compiled = expression.compile(dialect=engine_dialect, compile_kwargs={"literal_binds": True})
     return str(compiled)
+
+
+@cache
+def wall_shape(dialect: Dialect) -> RowShape[WallTile]:
+    """Cameras as wall tiles (see `WallTile`), for an engine's dialect.
+
+    The newest snapshot comes from two correlated subqueries, each one probe
+    of the `(camera_uid, captured_at, id)` index, evaluated only for the rows
+    a page returns: its id (newest time, then highest id) and that time.
+    """
+    newer = aliased(Snapshot)
+    newest_id = (
+        select(newer.id)
+        .where(newer.camera_uid == Camera.uid)
+        .order_by(newer.captured_at.desc(), newer.id.desc())
+        .limit(1)
+        .correlate(Camera)
+        .scalar_subquery()
+    )
+    newest_at = (
+        select(func.max(newer.captured_at))
+        .where(newer.camera_uid == Camera.uid)
+        .correlate(Camera)
+        .scalar_subquery()
+    )
+    columns = (Camera.name, Camera.status, newest_id, _rfc3339(newest_at, dialect.name))
+    return RowShape(columns, _wall_row, with_cell=False)
 
 
 @cache

@@ -22,8 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from sqlalchemy import (
     ARRAY,
@@ -38,14 +37,11 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from catalog.models import Camera, Snapshot
 from catalog.queries.camera_filters import (
     CameraFilter,
-    bound_values,
     one_of,
-    one_of_bound,
     python_check,
     sql_conditions,
     unindexed,
@@ -55,12 +51,9 @@ from catalog.queries.cursors import decode_cursor, decode_time, encode_cursor, e
 
 __all__ = [
     "AREA_CAP",
-    "TILE_COLUMNS",
     "SnapshotPage",
-    "SnapshotTile",
     "get_snapshot",
     "latest_snapshot",
-    "latest_snapshots_for",
     "list_snapshots",
 ]
 
@@ -267,61 +260,3 @@ async def latest_snapshot(session: AsyncSession, camera_uid: str) -> Snapshot | 
         .limit(1)
     )
     return (await session.scalars(stmt)).first()
-
-
-#: What a wall tile shows of a snapshot; `detail=False` reads only these.
-TILE_COLUMNS: Final = (Snapshot.id, Snapshot.camera_uid, Snapshot.captured_at)
-
-
-class SnapshotTile:
-    """A snapshot as a wall tile shows it: `TILE_COLUMNS`, nothing else.
-
-    It stands in for a `Snapshot` wherever only those are read; any other
-    attribute raises `AttributeError`.
-    """
-
-    __slots__ = ("camera_uid", "captured_at", "id")
-
-    def __init__(self, snapshot_id: int, camera_uid: str, captured_at: datetime) -> None:
-        self.id = snapshot_id
-        self.camera_uid = camera_uid
-        self.captured_at = captured_at
-
-
-async def latest_snapshots_for(
-    session: AsyncSession, camera_uids: Sequence[str], *, detail: bool = True
-) -> dict[str, Snapshot]:
-    """The newest snapshot of each of `camera_uids` that has one, by camera uid.
-
-    One query: for each camera a correlated subquery picks its newest id
-    through the (camera_uid, captured_at, id) index. With `detail=False` the
-    snapshots are `SnapshotTile`s (only `TILE_COLUMNS`, much cheaper to read).
-    """
-    if not camera_uids:
-        return {}
-    dialect = session.get_bind().dialect.name
-    stmt = _latest_select(dialect, detail)
-    params = {"camera_uids": bound_values(dialect, camera_uids)}
-    if not detail:
-        tiles = await session.execute(stmt, params)
-        # A SnapshotTile answers for the tile's attributes, as a Snapshot would.
-        return {uid: cast(Snapshot, SnapshotTile(i, uid, at)) for i, uid, at in tiles.all()}
-    return {s.camera_uid: s for s in await session.scalars(stmt, params)}
-
-
-@lru_cache(maxsize=4)
-def _latest_select(dialect: str, detail: bool) -> Select[*tuple[Any, ...]]:
-    """`latest_snapshots_for`'s statement, built once: the uids are its parameter."""
-    newer = aliased(Snapshot)
-    newest_id = (
-        select(newer.id)
-        .where(newer.camera_uid == Camera.uid)
-        .order_by(newer.captured_at.desc(), newer.id.desc())
-        .limit(1)
-        .correlate(Camera)
-        .scalar_subquery()
-    )
-    newest = select(newest_id).where(one_of_bound(dialect, Camera.uid, "camera_uids"))
-    if detail:
-        return select(Snapshot).where(Snapshot.id.in_(newest))
-    return select(*TILE_COLUMNS).where(Snapshot.id.in_(newest))

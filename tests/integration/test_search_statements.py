@@ -16,7 +16,8 @@ from catalog.db import Catalog
 from catalog.models import Camera
 from catalog.queries import camera_statements
 from catalog.queries.camera_filters import CameraFilter
-from catalog.queries.snapshots import latest_snapshots_for
+from catalog.queries.camera_rows import wall_shape
+from catalog.queries.cameras import find_cameras
 from tests.integration.catalog_rows import (
     T0,
     add_all,
@@ -67,26 +68,32 @@ async def test_a_repeated_box_and_circle_follow_every_change(catalog: Catalog) -
     assert await uids(catalog, circle, limit=1) == ["water:c1", "water:c2"]
 
 
-async def test_the_newest_snapshots_follow_every_change(catalog: Catalog) -> None:
+async def test_a_repeated_wall_shows_the_newest_snapshots(catalog: Catalog) -> None:
     cameras = [make_camera("water", f"c{i}") for i in range(3)]
     first = [make_snapshot(c.uid, T0, n) for n, c in enumerate(cameras[:2])]
     await add_all(catalog, [make_department("water"), *cameras, *first])
-    every = [c.uid for c in cameras]
-    async with catalog.sessions() as session:
-        newest = await latest_snapshots_for(session, every, detail=False)
-    assert {uid: s.captured_at for uid, s in newest.items()} == {
-        "water:c0": T0,
-        "water:c1": T0,
-    }
+    water = CameraFilter(departments=("water",))
+    shape = wall_shape(catalog.engine.dialect)
 
-    later = T0 + timedelta(minutes=1)
-    await add_all(catalog, [make_snapshot("water:c1", later, 7), make_snapshot("water:c2", T0, 8)])
-    async with catalog.sessions() as session:
-        newest = await latest_snapshots_for(session, every, detail=False)
-        only_one = await latest_snapshots_for(session, ["water:c2"])
-    assert {uid: s.captured_at for uid, s in newest.items()} == {
-        "water:c0": T0,
-        "water:c1": later,
-        "water:c2": T0,
-    }
-    assert [(s.camera_uid, s.sha256) for s in only_one.values()] == [("water:c2", f"{8:064x}")]
+    async def wall() -> list[tuple[str, int | None, str | None]]:
+        async with catalog.sessions() as session:
+            page = await find_cameras(session, water, shape, limit=10)
+        return [(t.uid, t.snapshot_id, t.captured_at) for t in page.items]
+
+    ids = {s.camera_uid: s.id for s in first}
+    assert await wall() == [
+        ("water:c0", ids["water:c0"], "2024-05-01T08:00:00Z"),
+        ("water:c1", ids["water:c1"], "2024-05-01T08:00:00Z"),
+        ("water:c2", None, None),
+    ]
+    later = [
+        make_snapshot("water:c1", T0 + timedelta(minutes=1, microseconds=5), 7),
+        make_snapshot("water:c2", T0, 8),
+        make_snapshot("water:c2", T0, 9),  # the same time: the higher id is the newer
+    ]
+    await add_all(catalog, later)
+    assert await wall() == [
+        ("water:c0", ids["water:c0"], "2024-05-01T08:00:00Z"),
+        ("water:c1", later[0].id, "2024-05-01T08:01:00.000005Z"),
+        ("water:c2", later[2].id, "2024-05-01T08:00:00Z"),
+    ]
