@@ -25,8 +25,11 @@ from catalog.store import open_store
 __all__ = ["MAX_BODY_BYTES", "ApiSettings", "create_app"]
 
 #: The API's SQLite connections (threads). Searches are short and a few connections
-#: keep the CPU busy: with 32 concurrent searches, 4 answered 40% more than 20 did.
-API_SQLITE_CONNECTIONS: Final = 4
+#: keep the CPU busy: with 32 concurrent searches, 4 answered 40% more than 20 did,
+#: and once searches kept their statements (`catalog.queries.camera_statements`), 2
+#: spent less CPU per search in their threads than 4 (1.0-1.2 ms against 1.3; fewer
+#: threads waiting for the GIL) and answered as many or more.
+API_SQLITE_CONNECTIONS: Final = 2
 
 #: The largest request body read (a PATCH is a few hundred bytes); larger ones get 413.
 MAX_BODY_BYTES: Final = 64 * 1024
