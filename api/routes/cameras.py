@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Final, TypeVar
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import CATALOG
 from api.filters import (
@@ -39,6 +38,7 @@ from catalog.queries import InvalidCursor
 from catalog.queries.camera_rows import DETAIL, CameraPage, RowShape, rendered_shape, wall_shape
 from catalog.queries.cameras import find_cameras, get_camera
 from catalog.queries.events import list_status_events
+from catalog.queries.reader import Reader
 from catalog.queries.snapshots import latest_snapshot, list_snapshots
 
 __all__ = ["LAYERS", "ROUTES", "UID"]
@@ -74,7 +74,7 @@ GEOJSON: Final = "application/geo+json"
 T = TypeVar("T")
 
 
-async def _camera_page(session: AsyncSession, args: Args, shape: RowShape[T]) -> CameraPage[T]:
+async def _camera_page(session: Reader, args: Args, shape: RowShape[T]) -> CameraPage[T]:
     f = camera_filter(args)
     try:
         return await find_cameras(
@@ -102,9 +102,10 @@ async def search_cameras(request: web.Request, args: Args) -> web.StreamResponse
         else:
             items = [camera_json(row, crs) | layers_json(row.camera) for row in rows.items]
     else:
-        # The list shape comes written by the database (see `rendered_shape`).
-        async with catalog.sessions() as session:
-            rendered = await _camera_page(session, args, rendered_shape(catalog.engine.dialect))
+        # The list shape comes written by the database (see `rendered_shape`), read
+        # through a plain connection (`catalog.queries.reader`).
+        async with catalog.engine.connect() as conn:
+            rendered = await _camera_page(conn, args, rendered_shape(catalog.engine.dialect))
         next_cursor = rendered.next_cursor
         make = rendered_feature if geojson else rendered_json
         items = [make(item, crs) for item in rendered.items]
@@ -178,8 +179,8 @@ async def camera_events(request: web.Request, args: Args) -> web.StreamResponse:
 async def wall(request: web.Request, args: Args) -> web.StreamResponse:
     """The newest thumbnail of each camera matching the filters (null when it has none)."""
     catalog = request.app[CATALOG]
-    async with catalog.sessions() as session:
-        page = await _camera_page(session, args, wall_shape(catalog.engine.dialect))
+    async with catalog.engine.connect() as conn:
+        page = await _camera_page(conn, args, wall_shape(catalog.engine.dialect))
     items = [
         {
             "camera_uid": tile.uid,

@@ -121,6 +121,8 @@ class RowShape(Generic[T]):
     columns: tuple[Any, ...]
     make: Callable[[Sequence[Any], float | None], T]
     with_cell: bool = True
+    #: whether its rows hold ORM objects, which only a session reads
+    orm: bool = False
 
     @cached_property
     def base(self) -> Select[Any]:
@@ -150,7 +152,7 @@ def _wall_row(row: Sequence[Any], _distance_m: float | None) -> WallTile:
     return WallTile(uid, name, status, snapshot_id, captured_at)
 
 
-DETAIL: Final = RowShape((Camera, *_CELL_COLUMNS), _detail_row)
+DETAIL: Final = RowShape((Camera, *_CELL_COLUMNS), _detail_row, orm=True)
 
 
 def rows_select(shape: RowShape[Any]) -> Select[Any]:

@@ -69,6 +69,7 @@ from catalog.queries.camera_statements import (
     walk_select,
 )
 from catalog.queries.cursors import decode_cursor, encode_cursor
+from catalog.queries.reader import Reader, dialect_of
 from catalog.queries.text import escape_like, pg_text_estimate
 
 __all__ = [
@@ -95,11 +96,11 @@ T = TypeVar("T")
 _Row: TypeAlias = Any
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
+def _dialect(session: Reader) -> str:
+    return dialect_of(session)
 
 
-async def _search(session: AsyncSession, f: CameraFilter, *, boxes: bool = True) -> Search:
+async def _search(session: Reader, f: CameraFilter, *, boxes: bool = True) -> Search:
     dialect = _dialect(session)
     estimate = None
     if dialect == "postgresql" and f.q:
@@ -107,7 +108,7 @@ async def _search(session: AsyncSession, f: CameraFilter, *, boxes: bool = True)
     return Search(f, dialect, boxes, estimate)
 
 
-async def _smallest(session: AsyncSession, search: Search) -> _Counted:
+async def _smallest(session: Reader, search: Search) -> _Counted:
     """Every driver's (capped) count, and the one with the fewest candidates within its cap."""
     found = search.drivers
     if not found:
@@ -132,7 +133,7 @@ def _unpacked(dialect: str, packed: Any, after: str | None) -> list[str]:
 
 
 async def _candidate_uids(
-    session: AsyncSession, search: Search, driver: Driver, after: str | None
+    session: Reader, search: Search, driver: Driver, after: str | None
 ) -> list[str]:
     """The candidates of the search's `driver` in uid (code point) order, after `after`."""
     packed = await session.scalar(candidates_select(search, driver.name))
@@ -140,7 +141,7 @@ async def _candidate_uids(
 
 
 async def _sole_driver(
-    session: AsyncSession, search: Search, after: str | None
+    session: Reader, search: Search, after: str | None
 ) -> tuple[_Counted, list[str]]:
     """`_smallest` and `_candidate_uids` for a search with one driver, in one statement."""
     (driver,) = search.drivers
@@ -159,7 +160,7 @@ async def list_cameras(
 
 
 async def find_cameras(
-    session: AsyncSession,
+    session: Reader,
     f: CameraFilter,
     shape: RowShape[T],
     *,
@@ -173,6 +174,8 @@ async def find_cameras(
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
+    if shape.orm and not isinstance(session, AsyncSession):
+        raise TypeError("a shape of ORM rows is read through a session, not a connection")
     if f.near is not None:
         return await _list_near(session, f, shape, limit=limit, cursor=cursor)
     after = None if cursor is None else str(decode_cursor(cursor, "uid", (str,))[0])
@@ -217,7 +220,7 @@ class _Reader:
 
     def __init__(
         self,
-        session: AsyncSession,
+        session: Reader,
         check: LocationCheck | None,
         limit: int,
         shape: RowShape[Any],
@@ -281,7 +284,7 @@ class _Reader:
         return found
 
 
-async def _rows_of(session: AsyncSession, shape: RowShape[Any], uids: Sequence[str]) -> list[_Row]:
+async def _rows_of(session: Reader, shape: RowShape[Any], uids: Sequence[str]) -> list[_Row]:
     """The rows of `shape` of these uids (those that exist), in uid order."""
     dialect = _dialect(session)
     params = {"uids": bound_values(dialect, uids)}
@@ -318,7 +321,7 @@ class _Circle:
 
 
 async def _list_near(
-    session: AsyncSession, f: CameraFilter, shape: RowShape[T], *, limit: int, cursor: str | None
+    session: Reader, f: CameraFilter, shape: RowShape[T], *, limit: int, cursor: str | None
 ) -> CameraPage[T]:
     """The page of cameras within the circle, by (distance, uid), after `cursor`."""
     after: Measured | None = None
@@ -345,9 +348,7 @@ async def _list_near(
     return CameraPage(items, None)
 
 
-async def _rings(
-    session: AsyncSession, circle: _Circle, search: Search, limit: int
-) -> list[Measured]:
+async def _rings(session: Reader, circle: _Circle, search: Search, limit: int) -> list[Measured]:
     """Matches within growing radii from the cursor's distance, until one holds `limit + 1`.
 
     Every match within a ring's radius lies in the ring's box, so once a ring
@@ -367,16 +368,14 @@ async def _rings(
         step *= min(max(growth, 2.0), 8.0)
 
 
-async def _rows_in_order(
-    session: AsyncSession, page: list[Measured], shape: RowShape[T]
-) -> list[T]:
+async def _rows_in_order(session: Reader, page: list[Measured], shape: RowShape[T]) -> list[T]:
     if not page:
         return []
     by_uid = {r[0]: r for r in await _rows_of(session, shape, [uid for _, uid in page])}
     return [shape.make(by_uid[uid], d) for d, uid in page if uid in by_uid]
 
 
-async def matching_uids(session: AsyncSession, f: CameraFilter) -> list[str] | None:
+async def matching_uids(session: Reader, f: CameraFilter) -> list[str] | None:
     """Every uid matching `f` (any order), or None when no filter is rare enough to list them.
 
     The list holds at most a few thousand uids (the drivers' caps).

@@ -48,9 +48,9 @@ from sqlalchemy import (
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import array
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.models import Camera
+from catalog.queries.reader import Reader, connection_of
 from catalog.queries.search_schema import (
     camera_fts,
     camera_fts_instance,
@@ -207,7 +207,7 @@ _STATS_KEY: Final = "camgrid_piece_stats"
 _STATS_TTL_S: Final = 300.0
 
 
-async def pg_text_estimate(session: AsyncSession, q: str) -> int | None:
+async def pg_text_estimate(session: Reader, q: str) -> int | None:
     """About how many cameras hold `q`, from the statistics of the pieces index.
 
     A piece of `q` is at least as common as `q`: the estimate is that of its
@@ -215,7 +215,7 @@ async def pg_text_estimate(session: AsyncSession, q: str) -> int | None:
     starts, never what it finds. None without statistics (a fresh table).
     The statistics are read once per connection every few minutes.
     """
-    conn = await session.connection()
+    conn = await connection_of(session)
     stats: _PieceStats | None = conn.info.get(_STATS_KEY)
     now = time.monotonic()
     if stats is None or now - stats.read_at > _STATS_TTL_S:
@@ -229,7 +229,7 @@ async def pg_text_estimate(session: AsyncSession, q: str) -> int | None:
     return int(freq * stats.rows) + 1
 
 
-async def _read_piece_stats(session: AsyncSession, now: float) -> _PieceStats:
+async def _read_piece_stats(session: Reader, now: float) -> _PieceStats:
     row = (
         await session.execute(
             sql_text(

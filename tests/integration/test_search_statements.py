@@ -9,14 +9,16 @@ the statements were taken from what was kept.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from catalog.db import Catalog
 from catalog.models import Camera
 from catalog.queries import camera_statements
 from catalog.queries.camera_filters import CameraFilter
-from catalog.queries.camera_rows import wall_shape
+from catalog.queries.camera_rows import DETAIL, RowShape, rendered_shape, wall_shape
 from catalog.queries.cameras import find_cameras
 from tests.integration.catalog_rows import (
     T0,
@@ -97,3 +99,29 @@ async def test_a_repeated_wall_shows_the_newest_snapshots(catalog: Catalog) -> N
         ("water:c1", later[0].id, "2024-05-01T08:01:00.000005Z"),
         ("water:c2", later[2].id, "2024-05-01T08:00:00Z"),
     ]
+
+
+async def test_a_connection_reads_what_a_session_reads(catalog: Catalog) -> None:
+    cameras = [make_camera("water", f"c{i}", lon=113.0 + i / 1000, lat=27.8) for i in range(6)]
+    snaps = [make_snapshot("water:c2", T0, 1)]
+    await add_all(catalog, [make_department("water"), *cameras, *snaps])
+    shapes: tuple[RowShape[Any], ...] = (
+        rendered_shape(catalog.engine.dialect),
+        wall_shape(catalog.engine.dialect),
+    )
+    searches = [
+        CameraFilter(departments=("water",)),
+        CameraFilter(bbox=(112.999, 27.79, 113.0035, 27.81)),
+        CameraFilter(near=(113.0, 27.8), radius_m=300.0),
+    ]
+    for shape in shapes:
+        for f in searches:
+            async with catalog.sessions() as session:
+                by_session = await find_cameras(session, f, shape, limit=4)
+            async with catalog.engine.connect() as conn:
+                by_connection = await find_cameras(conn, f, shape, limit=4)
+            assert by_connection == by_session
+            assert len(by_connection.items) == 4
+    async with catalog.engine.connect() as conn:
+        with pytest.raises(TypeError, match="a shape of ORM rows is read through a session"):
+            await find_cameras(conn, searches[0], DETAIL, limit=4)
