@@ -88,6 +88,8 @@ __all__ = [
 
 # Rows fetched per round when a Python check may reject some of them.
 _MIN_BATCH: Final = 500
+# The first ring of `near` reaches this far past the cursor (or to the radius).
+FIRST_RING_M: Final = 1000.0
 # The first chunk of sorted candidates read in the candidate plan; each next one is 4x.
 _FIRST_CHUNK: Final = 256
 
@@ -355,7 +357,9 @@ async def _rings(session: Reader, circle: _Circle, search: Search, limit: int) -
     holds `limit + 1` matches past the cursor they are the next ones overall.
     """
     inner = 0.0 if circle.after is None else circle.after[0]
-    step = max(circle.radius / 64, 50.0)
+    # The first ring: a round trip costs more than reading the (uid, lon, lat) of
+    # the few hundred cameras a kilometre holds even in a city centre.
+    step = max(circle.radius / 64, FIRST_RING_M)
     while True:
         within = min(inner + step, circle.radius)
         box = box_params(near_box(circle.lon, circle.lat, within))

@@ -46,7 +46,7 @@ from tests.integration.catalog_rows import (
 # test_queries.test_random_catalog_matches_brute_force runs.)
 PLANS: dict[str, dict[str, int]] = {
     "mixed": {"caps": 30},  # some filters rare, some common: either start
-    "walks": {"caps": 2},  # every filter common: walks, merged ranges, rings...
+    "walks": {"caps": 2, "ring": 50},  # every filter common: walks, merged ranges, rings...
     "bare": {"caps": 2, "prefilter": 1},  # ...with no candidate sets to keep to
 }
 
@@ -66,6 +66,8 @@ def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     if "prefilter" in settings:
         monkeypatch.setattr(camera_filters, "PREFILTER_MOST", settings["prefilter"])
         monkeypatch.setattr(cameras_module, "PREFILTER_MOST", settings["prefilter"])
+    if "ring" in settings:
+        monkeypatch.setattr(cameras_module, "FIRST_RING_M", float(settings["ring"]))
     forget_statements()
     yield str(request.param)
     forget_statements()
