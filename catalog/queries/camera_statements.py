@@ -6,7 +6,7 @@ used dropped). SQL expressions are immutable, and building one, then
 SQLAlchemy's cache key of a new statement, cost a search more CPU than
 SQLite takes to answer it; a wall refreshing, or an operator paging back and
 forth, asks the same searches again and again. What differs between runs of
-one statement (a chunk of uids, a ring's box) is bound as a parameter.
+one statement (a chunk of uids, a ring's box, the cursor) is bound as a parameter.
 `catalog.queries.cameras` runs them.
 """
 
@@ -23,6 +23,7 @@ from sqlalchemy import (
     ScalarSelect,
     Select,
     SQLColumnExpression,
+    String,
     bindparam,
     case,
     func,
@@ -133,10 +134,11 @@ def walk_select(
     search: Search,
     shape: RowShape[Any],
     keep_to: tuple[str, ...],
-    after: str | None,
+    paged: bool,
     batch: int,
 ) -> Select[Any]:
-    """A batch of `_Reader.walk`: up to `batch` matches of `search` past `after`, by uid."""
+    """A batch of `_Reader.walk`: up to `batch` matches of `search` by uid; when `paged`,
+    past the uid of parameter `after`."""
     dialect = search.dialect
     key = uid_order(dialect)
     conds = sql_conditions(search.f, dialect, index_free=dialect == "sqlite")
@@ -152,7 +154,7 @@ def walk_select(
     by = next((d for d in columns if d.ordered), columns[0] if columns else None)
     if by is not None and len(by.values) > MERGE_MOST:
         by = None
-    past = [] if after is None else [key > after]
+    past = [key > bindparam("after", type_=String)] if paged else []
     if by is None:
         stmt = rows_select(shape).where(*conds, *past)
     elif by.ordered:

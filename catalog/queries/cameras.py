@@ -277,8 +277,9 @@ class _Reader:
         batch = self.limit + 1 if self.check is None else max(4 * (self.limit + 1), _MIN_BATCH)
         found: list[_Row] = []
         while len(found) <= self.limit:
-            stmt = walk_select(search, self.shape, keep_to, after, batch)
-            rows = (await self.session.execute(stmt)).all()
+            stmt = walk_select(search, self.shape, keep_to, after is not None, batch)
+            past = {} if after is None else {"after": after}
+            rows = (await self.session.execute(stmt, past)).all()
             found.extend(self._keep(rows))
             if len(rows) < batch:
                 break
