@@ -98,12 +98,8 @@ T = TypeVar("T")
 _Row: TypeAlias = Any
 
 
-def _dialect(session: Reader) -> str:
-    return dialect_of(session)
-
-
 async def _search(session: Reader, f: CameraFilter, *, boxes: bool = True) -> Search:
-    dialect = _dialect(session)
+    dialect = dialect_of(session)
     estimate = None
     if dialect == "postgresql" and f.q:
         estimate = await pg_text_estimate(session, f.q)
@@ -289,7 +285,7 @@ class _Reader:
 
 async def _rows_of(session: Reader, shape: RowShape[Any], uids: Sequence[str]) -> list[_Row]:
     """The rows of `shape` of these uids (those that exist), in uid order."""
-    dialect = _dialect(session)
+    dialect = dialect_of(session)
     params = {"uids": bound_values(dialect, uids)}
     return list((await session.execute(members_select(shape, dialect), params)).all())
 
@@ -388,7 +384,7 @@ async def matching_uids(session: Reader, f: CameraFilter) -> list[str] | None:
     best = (await _smallest(session, await _search(session, f))).best
     if best is None:
         return None
-    dialect = _dialect(session)
+    dialect = dialect_of(session)
     conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
     # SQLite starts where it is told (the other terms are off their indexes);
     # PostgreSQL plans a column or box filter itself, but needs the candidates
