@@ -319,6 +319,13 @@ class TimedStore:
         await self._inner.put(key, data, content_type, durable=durable)
         self._watch.put(key)
 
+    async def put_snapshot(
+        self, image_key: str, image: bytes, thumb_key: str, thumb: bytes
+    ) -> None:
+        await self._inner.put_snapshot(image_key, image, thumb_key, thumb)
+        self._watch.put(image_key)
+        self._watch.put(thumb_key)
+
     async def get(self, key: str) -> bytes:
         data: bytes = await self._inner.get(key)
         return data

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from catalog.models import utcnow
 from catalog.polls import DueCamera, NewSnapshot, PollResult
-from catalog.store import ObjectStore, StoreError, StoreUnavailable, snapshot_key
+from catalog.store import ObjectStore, StoreError, StoreUnavailable, snapshot_keys
 from ingest.connectors import CameraTarget, SnapshotConnector, SnapshotError
 from ingest.image import PHASH_SAME_DISTANCE as PHASH_SAME
 from ingest.image import ImageCheck, NotAnImage, hamming, inspect_jpeg
@@ -189,9 +189,8 @@ class SnapshotPipeline:
         picture if a power cut loses it: `catalog.store.thumbs`).
         """
         snapshot = new_snapshot(camera, fetched)
-        await asyncio.gather(
-            self._store.put(snapshot.object_key, fetched.data),
-            self._store.put(snapshot.thumb_key, fetched.check.thumb, durable=False),
+        await self._store.put_snapshot(
+            snapshot.object_key, fetched.data, snapshot.thumb_key, fetched.check.thumb
         )
         return snapshot
 
@@ -252,11 +251,8 @@ class SnapshotPipeline:
 
 def new_snapshot(camera: DueCamera, fetched: Fetched) -> NewSnapshot:
     """The row-to-be of a fetched picture, with its object keys."""
-    key = snapshot_key(
-        "img", camera.department_id, camera.camera_id, fetched.received_at, fetched.sha256
-    )
-    thumb = snapshot_key(
-        "thumb", camera.department_id, camera.camera_id, fetched.received_at, fetched.sha256
+    key, thumb = snapshot_keys(
+        camera.department_id, camera.camera_id, fetched.received_at, fetched.sha256
     )
     check = fetched.check
     return NewSnapshot(

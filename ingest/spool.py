@@ -202,8 +202,8 @@ async def record_spooled(catalog: Catalog, items: Sequence[SpooledSnapshot]) -> 
 
 
 async def _upload(store: ObjectStore, item: SpooledSnapshot) -> None:
-    await store.put(item.snapshot.object_key, item.data)
-    await store.put(item.snapshot.thumb_key, item.thumb, durable=False)  # rebuilt if lost
+    snapshot = item.snapshot
+    await store.put_snapshot(snapshot.object_key, item.data, snapshot.thumb_key, item.thumb)
 
 
 async def replay_once(

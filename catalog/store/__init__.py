@@ -30,7 +30,7 @@ from catalog.store.base import (
     check_key,
     check_prefix,
 )
-from catalog.store.keys import SnapshotKind, snapshot_key
+from catalog.store.keys import SnapshotKind, snapshot_key, snapshot_keys
 from catalog.store.local import LocalStore
 from catalog.store.minio import MinioStore
 
@@ -48,6 +48,7 @@ __all__ = [
     "check_prefix",
     "open_store",
     "snapshot_key",
+    "snapshot_keys",
 ]
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")

@@ -135,6 +135,18 @@ class ObjectStore(Protocol):
         """
         ...
 
+    async def put_snapshot(
+        self, image_key: str, image: bytes, thumb_key: str, thumb: bytes
+    ) -> None:
+        """Store a snapshot's picture durably and its thumbnail not, as two ``put`` calls would.
+
+        The thumbnail is made again from the picture if a power cut loses it
+        (``catalog.store.thumbs``). A store may do both in one trip; when it
+        raises, the thumbnail may or may not be stored, and the picture is not,
+        or not durably.
+        """
+        ...
+
     async def get(self, key: str) -> bytes:
         """The bytes under ``key``; ObjectMissing if there are none."""
         ...

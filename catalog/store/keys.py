@@ -13,7 +13,7 @@ from typing import Literal
 
 from catalog.store.base import InvalidKey, check_key
 
-__all__ = ["SnapshotKind", "snapshot_key"]
+__all__ = ["SnapshotKind", "snapshot_key", "snapshot_keys"]
 
 SnapshotKind = Literal["img", "thumb"]
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -49,3 +49,11 @@ def snapshot_key(
         f"{at.hour:02d}{at.minute:02d}{at.second:02d}{at.microsecond:06d}-{digest[:12]}.jpg"
     )
     return check_key(key)
+
+
+def snapshot_keys(
+    department: str, camera_id: str, captured_at: datetime, sha256_hex: str
+) -> tuple[str, str]:
+    """The keys of a snapshot's image and of its thumbnail, checked once for both."""
+    image = snapshot_key("img", department, camera_id, captured_at, sha256_hex)
+    return image, "thumb" + image[3:]

@@ -62,7 +62,6 @@ import errno
 import hashlib
 import itertools
 import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
@@ -88,6 +87,8 @@ _UNAVAILABLE_ERRNOS: Final = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENOMEM}
 )
 _LIST_BATCH: Final = 1000
+_CREATE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+_TMP_NUMBERS: Final = itertools.count()
 _MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
 
@@ -101,6 +102,13 @@ def _store_error(exc: OSError, action: str, key: str) -> StoreError:
 def _fdatasync(fd: int) -> None:
     sync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
     sync(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` at ``fd`` (a write to a file may stop short, e.g. on a signal)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _fsync_dir(directory: str) -> None:
@@ -124,6 +132,7 @@ class LocalStore:
 
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self._root = Path(root).absolute()
+        self._root_name = os.fspath(self._root)
         # fsync makes "put returned" mean "on disk, even across a power cut"
         # (see the module docstring); the ingest spool relies on that.
         self._fsync = fsync
@@ -139,21 +148,25 @@ class LocalStore:
     def _path(self, key: str) -> Path:
         return self._root.joinpath(*check_key(key).split("/"))
 
+    def _file(self, key: str) -> str:
+        """The file of ``key``: as :meth:`_path`, without making a ``Path`` of it."""
+        return os.path.join(self._root_name, *check_key(key).split("/"))
+
     # -- blocking halves, run in a worker thread ---------------------------------
 
-    def _write(self, path: Path, data: bytes, sync: bool) -> None:
-        target = os.fspath(path)
+    def _write(self, target: str, data: bytes, sync: bool) -> None:
         directory = os.path.dirname(target)
         tmp_fd, tmp = -1, ""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         made: list[str] = []  # directories whose entries changed: synced below, once
         make_dirs = False  # the directory almost always exists: try the open first
         for attempt in range(6):  # the first try does not make directories
-            tmp = f"{target}.~{secrets.token_hex(6)}.tmp"
+            # unique within this process by the counter, across processes by the pid
+            # (a name left by a dead process of the same pid fails O_EXCL: next one)
+            tmp = f"{target}.~{os.getpid()}-{next(_TMP_NUMBERS)}.tmp"
             try:
                 if make_dirs:
-                    self._make_dir(path.parent, made)
-                tmp_fd = os.open(tmp, flags, 0o644)
+                    self._make_dir(Path(directory), made)
+                tmp_fd = os.open(tmp, _CREATE_FLAGS, 0o644)
                 break
             except (FileNotFoundError, FileExistsError):
                 # No directory yet, or a concurrent delete pruned a (then empty)
@@ -164,12 +177,12 @@ class LocalStore:
                 if attempt == 5:
                     raise
         try:
-            with os.fdopen(tmp_fd, "wb") as f:
-                f.write(data)
+            try:
+                _write_all(tmp_fd, data)
                 if sync:
-                    f.flush()
-                    # the data and the size a reader needs; not the times
-                    _fdatasync(f.fileno())
+                    _fdatasync(tmp_fd)  # the data and the size a reader needs; not the times
+            finally:
+                os.close(tmp_fd)
             os.replace(tmp, target)
         except BaseException:
             with suppress(OSError):
@@ -190,6 +203,14 @@ class LocalStore:
             # day's first put into a folder only, so rare.
             for changed in reversed(made):
                 _fsync_dir(changed)
+
+    def _write_all_of(self, writes: tuple[tuple[str, str, bytes, bool], ...]) -> None:
+        """Several ``(key, file, data, sync)`` writes in one worker thread, in order."""
+        for key, target, data, sync in writes:
+            try:
+                self._write(target, data, sync)
+            except OSError as exc:
+                raise _store_error(exc, "write", key) from exc
 
     def _make_dir(self, directory: Path, changed: list[str]) -> None:
         """``mkdir -p``; appends to ``changed`` each parent that gained an entry.
@@ -275,11 +296,21 @@ class LocalStore:
 
         With ``durable=False`` (or a store made with ``fsync=False``) nothing is synced.
         """
-        path = self._path(key)
+        target = self._file(key)
         try:
-            await asyncio.to_thread(self._write, path, bytes(data), self._fsync and durable)
+            await asyncio.to_thread(self._write, target, bytes(data), self._fsync and durable)
         except OSError as exc:
             raise _store_error(exc, "write", key) from exc
+
+    async def put_snapshot(
+        self, image_key: str, image: bytes, thumb_key: str, thumb: bytes
+    ) -> None:
+        """Put a picture durably and its thumbnail not, in one trip to a worker thread."""
+        writes = (
+            (image_key, self._file(image_key), bytes(image), self._fsync),
+            (thumb_key, self._file(thumb_key), bytes(thumb), False),
+        )
+        await asyncio.to_thread(self._write_all_of, writes)
 
     async def get(self, key: str) -> bytes:
         """The object's bytes; ObjectMissing if there is none."""

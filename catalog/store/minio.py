@@ -210,6 +210,13 @@ class MinioStore:
         payload = bytes(data)
         await self._run("put", key, lambda: self._put_sync(key, payload, content_type))
 
+    async def put_snapshot(
+        self, image_key: str, image: bytes, thumb_key: str, thumb: bytes
+    ) -> None:
+        """Upload the picture and its thumbnail side by side (two PUTs)."""
+        check_key(image_key), check_key(thumb_key)  # neither is sent if one is refused
+        await asyncio.gather(self.put(image_key, image), self.put(thumb_key, thumb, durable=False))
+
     async def get(self, key: str) -> bytes:
         """The object's bytes; ObjectMissing if there is none."""
         check_key(key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -150,6 +151,25 @@ async def test_iter_keys_pages_past_a_thousand(store: ObjectStore) -> None:
     async for key in store.iter_keys():
         assert key == keys[0]
         break
+
+
+async def test_put_snapshot_stores_the_picture_and_its_thumbnail(store: ObjectStore) -> None:
+    thumb_key = "thumb" + KEY[3:]
+    await store.put_snapshot(KEY, JPEG, thumb_key, b"thumbnail bytes")
+    assert await store.get(KEY) == JPEG
+    assert await store.get(thumb_key) == b"thumbnail bytes"
+    assert await keys_of(store) == [KEY, thumb_key]
+
+
+@pytest.mark.parametrize("hostile", ["image", "thumb"])
+async def test_put_snapshot_with_a_hostile_key_stores_nothing(
+    store: ObjectStore, hostile: str
+) -> None:
+    keys = {"image": KEY, "thumb": "thumb" + KEY[3:]}
+    keys[hostile] = "img/../../escape.jpg"
+    with pytest.raises(InvalidKey):
+        await store.put_snapshot(keys["image"], JPEG, keys["thumb"], b"thumbnail bytes")
+    assert await keys_of(store) == []
 
 
 @pytest.mark.parametrize(
@@ -326,6 +346,19 @@ async def test_local_put_onto_a_directory_is_a_store_error(tmp_path: Path) -> No
         await store.put("img/a", b"x")
     with pytest.raises(StoreError, match="cannot write"):
         await store.put("img/a/1.jpg/2.jpg", b"x")
+
+
+async def test_local_put_snapshot_names_the_key_it_could_not_write(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path, fsync=True)
+    await store.put("img/a/1.jpg", b"x")
+    with pytest.raises(StoreError, match="cannot write 'img/a'"):
+        await store.put_snapshot("img/a", b"picture", "thumb/a/1.jpg", b"thumbnail")
+    assert not (tmp_path / "thumb").exists()  # the picture goes first: nothing after it
+    await store.put("thumb/a/1.jpg", b"x")
+    with pytest.raises(StoreError, match=re.escape("cannot write 'thumb/a/1.jpg/2.jpg'")):
+        await store.put_snapshot("img/b/1.jpg", b"picture", "thumb/a/1.jpg/2.jpg", b"thumb")
+    assert await store.get("img/b/1.jpg") == b"picture"
+    assert [p for p in tree(tmp_path) if "~" in p] == []
 
 
 @pytest.mark.parametrize("fsync", [True, False])

@@ -19,6 +19,7 @@ from catalog.store import (
     check_prefix,
     open_store,
     snapshot_key,
+    snapshot_keys,
 )
 
 SHA = "0123456789abcdef" * 4
@@ -35,6 +36,16 @@ def test_snapshot_key_layout_in_utc() -> None:
         snapshot_key("thumb", "water", "cam-7_b", at.astimezone(UTC), SHA.upper())
         == "thumb/water/cam-7_b/2024/02/29/180304000567-0123456789ab.jpg"
     )
+
+
+def test_snapshot_keys_are_the_image_and_thumb_keys() -> None:
+    at = datetime(2024, 3, 1, 2, 3, 4, 567, tzinfo=CST)
+    assert snapshot_keys("water", "cam-7_b", at, SHA) == (
+        snapshot_key("img", "water", "cam-7_b", at, SHA),
+        snapshot_key("thumb", "water", "cam-7_b", at, SHA),
+    )
+    with pytest.raises(InvalidKey, match="camera_id"):
+        snapshot_keys("water", "a/b", at, SHA)
 
 
 def test_snapshot_keys_sort_by_time_within_a_camera() -> None:
