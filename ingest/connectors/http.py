@@ -21,6 +21,7 @@ round trip instead of two (a stale nonce costs one 401 and a retry, handled insi
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Sequence
 
 import aiohttp
@@ -129,6 +130,21 @@ async def read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes
     return bytes(body)
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def _parse_url(text: str) -> tuple[URL, str | None, str | None]:
+    """A camera's URL without its userinfo, and that userinfo; BadResponse if invalid.
+
+    Kept: the same few thousand URLs are parsed again at every poll.
+    """
+    try:
+        url = URL(text)
+    except (ValueError, TypeError):
+        raise BadResponse("invalid URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise BadResponse("invalid URL")
+    return url.with_user(None), url.user, url.password
+
+
 class HttpSnapshotConnector:
     """Takes snapshots of ``http`` cameras through the caller's shared session."""
 
@@ -154,17 +170,12 @@ class HttpSnapshotConnector:
     def _credentials(self, target: CameraTarget) -> tuple[URL, AuthScheme, str | None, str]:
         if not target.url:
             raise SnapshotError("no URL")
-        try:
-            url = URL(target.url)
-        except (ValueError, TypeError):
-            raise BadResponse("invalid URL") from None
+        url, url_user, url_password = _parse_url(target.url)
         scheme, username, password = target.auth_scheme, target.username, target.password
-        if url.user is not None and username is None:
-            username, password = url.user, url.password
+        if url_user is not None and username is None:
+            username, password = url_user, url_password
             scheme = "basic" if scheme == "none" else scheme
-        if url.scheme not in ("http", "https") or not url.host:
-            raise BadResponse("invalid URL")
-        return url.with_user(None), scheme, username, password or ""
+        return url, scheme, username, password or ""
 
     async def fetch(self, target: CameraTarget) -> bytes:
         """GET the target's URL and return the picture's bytes."""
