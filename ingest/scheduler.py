@@ -72,6 +72,9 @@ def _host_of_target(target: str) -> str:
     return "local"
 
 
+_NOT_LOCKED = contextlib.nullcontext()
+
+
 @dataclass
 class SchedulerCounters:
     """Counts since start, for logs, /stats and the benchmarks."""
@@ -108,6 +111,15 @@ class Scheduler:
         self._spooled_phash: dict[str, int] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        # SQLite takes one writer at a time, and a writer that finds the file locked
+        # sleeps in its busy handler (1, 2, 5, 10, ... ms) before it looks again; a
+        # lease that waits so for a flush's commit starts no poll meanwhile. Here
+        # the lease and the flush take turns on this lock instead, and the one that
+        # waits goes on as soon as the other commits. PostgreSQL locks rows, not the
+        # database: they need not wait for each other there.
+        self._writing: contextlib.AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if catalog.dialect == "sqlite" else _NOT_LOCKED
+        )
         self._more_due = True  # whether the last lease may have left due cameras behind
         self.counters = SchedulerCounters()
         self.metrics = metrics or ingest_metrics()
@@ -210,8 +222,8 @@ class Scheduler:
         self._more_due = not self._pipeline.paused
         if self._pipeline.paused or free < max(1, min_free):
             return 0
-        now = utcnow()
-        async with self._catalog.sessions() as session, session.begin():
+        async with self._writing, self._catalog.sessions() as session, session.begin():
+            now = utcnow()
             due = await lease_due_cameras(
                 session,
                 owner=self._settings.owner,
@@ -297,7 +309,7 @@ class Scheduler:
         batch, self._results = sorted(self._results, key=lambda r: r.uid), []
         phashes, self._spooled_phash = self._spooled_phash, {}
         try:
-            async with self._catalog.sessions() as session, session.begin():
+            async with self._writing, self._catalog.sessions() as session, session.begin():
                 await record_poll_results(session, batch, owner=self._settings.owner)
                 if phashes:
                     await session.execute(
