@@ -68,8 +68,8 @@ __all__ = [
 #: two pHashes at most this many bits apart show the same, unchanged picture
 PHASH_SAME_DISTANCE = 4
 
-#: the width at which brightness, sharpness, colours and the pHash are measured (the
-#: thumbnail's: the analysis picture is the thumbnail's picture)
+#: the width at which brightness and sharpness are measured (the thumbnail's: the
+#: analysis picture is the thumbnail's picture)
 ANALYSIS_WIDTH = THUMB_WIDTH
 MAX_DIMENSION = 20000
 
@@ -77,7 +77,9 @@ BLACK_MAX_MEAN = 16.0
 BLACK_MAX_STD = 12.0
 ERROR_PAGE_SHARE = 0.90
 ERROR_PAGE_DISTANCE = 24
-#: the width of the area-averaged reduction the error-page share is measured on
+#: the width of the area-averaged reduction the error-page share and the pHash are
+#: measured on (the pHash's 32x32 from 80x45 rather than 320x180: 0.13 ms less, and as
+#: stable under noise)
 ERROR_PAGE_WIDTH = 80
 BLUR_THRESHOLD = 60.0
 
@@ -201,10 +203,11 @@ def inspect_jpeg(data: bytes, *, thumb_width: int = THUMB_WIDTH) -> ImageCheck:
     _, lap_std = cv2.meanStdDev(cv2.Laplacian(gray, cv2.CV_16S))
     sharpness = float(lap_std[0, 0]) ** 2
 
+    coarse = _area_reduced(analysis)
     flags: list[str] = []
     if brightness < BLACK_MAX_MEAN and spread < BLACK_MAX_STD:
         flags.append("black")
-    elif _dominant_share(analysis) >= ERROR_PAGE_SHARE:
+    elif _dominant_share(coarse) >= ERROR_PAGE_SHARE:
         flags.append("error_page")
     elif sharpness < BLUR_THRESHOLD:
         flags.append("blurred")
@@ -217,7 +220,7 @@ def inspect_jpeg(data: bytes, *, thumb_width: int = THUMB_WIDTH) -> ImageCheck:
         brightness=round(brightness, 2),
         sharpness=round(sharpness, 2),
         flags=tuple(flags),
-        phash=phash(gray),
+        phash=phash(np.asarray(cv2.cvtColor(coarse, cv2.COLOR_BGR2GRAY), dtype=np.uint8)),
         thumb=encode_thumbnail(thumb_img),
         thumb_width=int(thumb_img.shape[1]),
         thumb_height=int(thumb_img.shape[0]),
@@ -225,21 +228,28 @@ def inspect_jpeg(data: bytes, *, thumb_width: int = THUMB_WIDTH) -> ImageCheck:
     )
 
 
-def _dominant_share(image: NDArray[np.uint8]) -> float:
-    """The share of pixels near the most common colour, on an area-averaged reduction.
+def _area_reduced(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """``image`` reduced to ``ERROR_PAGE_WIDTH`` wide by an area average.
 
-    The picture is first reduced to ``ERROR_PAGE_WIDTH`` wide (an area average, so a
-    flat screen stays flat and thin text lines fade into it); the mode of a coarse
-    8x8x8 histogram picks the dominant colour, and the share is of the reduced pixels
-    within ``ERROR_PAGE_DISTANCE`` of that colour's mean (per channel, integer part).
-    A handful of OpenCV calls rather than numpy's: each numpy step on 3,600 pixels
-    costs more in overhead than in arithmetic, and holds the GIL while it does.
+    An area average keeps a flat screen flat and fades thin text lines into it.
     """
+    if image.shape[1] <= ERROR_PAGE_WIDTH:
+        return image
     h = max(1, round(image.shape[0] * ERROR_PAGE_WIDTH / image.shape[1]))
-    if image.shape[1] > ERROR_PAGE_WIDTH:
-        image = np.asarray(
-            cv2.resize(image, (ERROR_PAGE_WIDTH, h), interpolation=cv2.INTER_AREA), np.uint8
-        )
+    return np.asarray(
+        cv2.resize(image, (ERROR_PAGE_WIDTH, h), interpolation=cv2.INTER_AREA), np.uint8
+    )
+
+
+def _dominant_share(image: NDArray[np.uint8]) -> float:
+    """The share of pixels near the most common colour of ``image``, an area reduction.
+
+    The mode of a coarse 8x8x8 histogram picks the dominant colour, and the share is
+    of the pixels within ``ERROR_PAGE_DISTANCE`` of that colour's mean (per channel,
+    integer part). A handful of OpenCV calls rather than numpy's: each numpy step on
+    3,600 pixels costs more in overhead than in arithmetic, and holds the GIL while
+    it does.
+    """
     # bins of 32 levels per channel, in B, G, R order; argmax takes the first mode
     hist = cv2.calcHist([image], [0, 1, 2], None, [8, 8, 8], [0, 256, 0, 256, 0, 256])
     bins = np.unravel_index(int(np.argmax(hist)), hist.shape)
