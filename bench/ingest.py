@@ -46,6 +46,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import shutil
 import statistics
 import subprocess
@@ -74,7 +75,17 @@ RUN_SLACK_S = 120.0
 
 
 def _run_child(ctx: Any, target: Any, plan: RunPlan) -> dict[str, Any]:
-    """Run ``target(plan, pipe)`` in a fresh process and return what it sent."""
+    """Run ``target(plan, pipe)`` in a fresh process and return what it sent.
+
+    The disk is synced first, so that no run pays for the one before it: the
+    reference's files are not synced, and the kernel writes them back up to 30 s
+    later (``vm.dirty_expire_centisecs``), or as soon as they pass a tenth of the
+    memory (``vm.dirty_background_ratio``), about 3 GB on this machine, which one
+    run of the reference writes. Without it, that write-back ran during the next
+    camgrid run: its flusher's CPU and a disk queue a few GB deep, in front of each
+    of camgrid's synced puts.
+    """
+    os.sync()
     receive, send = ctx.Pipe(duplex=False)
     process = ctx.Process(target=target, args=(plan, send))
     process.start()
