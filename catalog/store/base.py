@@ -33,6 +33,12 @@ __all__ = [
 MAX_KEY_LENGTH: Final = 1024
 _MAX_SEGMENT_LENGTH: Final = 255
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+# A whole valid key in one match: segments of 1-255 allowed characters, none of them
+# "." or "..", joined by single slashes. Keys that fail it go through the checks one
+# by one, which say what is wrong.
+_VALID_KEY = re.compile(
+    r"(?:(?!\.\.?(?:/|\Z))[A-Za-z0-9._-]{1,255}/)*(?!\.\.?\Z)[A-Za-z0-9._-]{1,255}"
+)
 
 
 class StoreError(Exception):
@@ -81,6 +87,8 @@ def check_key(key: str) -> str:
     and other control characters, percent-encoding (``%2F``), and any
     character outside ``[A-Za-z0-9._-]`` within a segment.
     """
+    if isinstance(key, str) and len(key) <= MAX_KEY_LENGTH and _VALID_KEY.fullmatch(key):
+        return key
     if not isinstance(key, str) or not key:
         raise InvalidKey(f"invalid object key {_describe(key)}: empty")
     if len(key) > MAX_KEY_LENGTH:

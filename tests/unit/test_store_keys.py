@@ -5,6 +5,8 @@ No network: building a MinioStore does not connect.
 
 from __future__ import annotations
 
+import random
+import string
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,8 +23,10 @@ from catalog.store import (
     snapshot_key,
     snapshot_keys,
 )
+from catalog.store.base import MAX_KEY_LENGTH
 
 SHA = "0123456789abcdef" * 4
+SEGMENT_CHARS = string.ascii_letters + string.digits + "._-"
 CST = timezone(timedelta(hours=8))
 
 
@@ -155,6 +159,28 @@ def test_hostile_keys_are_rejected(key: str) -> None:
     assert isinstance(caught.value, StoreError)
     assert "\x00" not in str(caught.value)  # messages show keys escaped
     assert "\n" not in str(caught.value)
+
+
+def test_check_key_agrees_with_its_rules_segment_by_segment() -> None:
+    """check_key's one-match fast path accepts exactly what the rules accept."""
+
+    def by_the_rules(key: str) -> bool:
+        segments = key.split("/")
+        return 0 < len(key) <= MAX_KEY_LENGTH and all(
+            0 < len(s) <= 255 and s not in (".", "..") and set(s) <= set(SEGMENT_CHARS)
+            for s in segments
+        )
+
+    rng = random.Random(7)
+    alphabet = "ab._-/\\%\x00 Z9"
+    keys = ["".join(rng.choices(alphabet, k=rng.randint(0, 9))) for _ in range(20_000)]
+    keys += ["a" * 255, "a" * 256, "a/" + "b" * 256, "x/" * 511 + "y", "x/" * 512 + "y"]
+    for key in keys:
+        try:
+            accepted = check_key(key) == key
+        except InvalidKey:
+            accepted = False
+        assert accepted is by_the_rules(key), repr(key)
 
 
 def test_non_string_keys_are_rejected() -> None:
