@@ -33,12 +33,11 @@ __all__ = [
 MAX_KEY_LENGTH: Final = 1024
 _MAX_SEGMENT_LENGTH: Final = 255
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
-# A whole valid key in one match: segments of 1-255 allowed characters, none of them
+# A whole valid key in one match: segments of 1 to 255 allowed characters, none of them
 # "." or "..", joined by single slashes. Keys that fail it go through the checks one
 # by one, which say what is wrong.
-_VALID_KEY = re.compile(
-    r"(?:(?!\.\.?(?:/|\Z))[A-Za-z0-9._-]{1,255}/)*(?!\.\.?\Z)[A-Za-z0-9._-]{1,255}"
-)
+_VALID_SEGMENT = rf"[A-Za-z0-9._-]{{1,{_MAX_SEGMENT_LENGTH}}}"
+_VALID_KEY = re.compile(rf"(?:(?!\.\.?(?:/|\Z)){_VALID_SEGMENT}/)*(?!\.\.?\Z){_VALID_SEGMENT}")
 
 
 class StoreError(Exception):
