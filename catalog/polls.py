@@ -250,8 +250,6 @@ def _snapshot_row(uid: str, snap: NewSnapshot) -> dict[str, Any]:
 def _camera_update(result: PollResult, snapshot_id: int | None) -> dict[str, Any]:
     values: dict[str, Any] = {
         "_uid": result.uid,
-        "status": result.status,
-        "status_reason": result.reason,
         "next_due_at": result.next_due_at,
         "failures": result.failures,
         "same_bytes_count": result.same_bytes_count,
@@ -259,7 +257,12 @@ def _camera_update(result: PollResult, snapshot_id: int | None) -> dict[str, Any
         "lease_owner": None,
         "updated_at": result.finished_at,
     }
+    # The status only when it changed (when a status event is written too): six
+    # of the search indexes hold it, and SQLite rewrites an index whose column is
+    # set, to the same value or not; most polls leave it as it was.
     if (result.status, result.reason) != (result.previous_status, result.previous_reason):
+        values["status"] = result.status
+        values["status_reason"] = result.reason
         values["status_since"] = result.finished_at
     if result.seen:
         values["last_seen_at"] = result.finished_at
