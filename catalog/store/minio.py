@@ -214,7 +214,8 @@ class MinioStore:
         self, image_key: str, image: bytes, thumb_key: str, thumb: bytes
     ) -> None:
         """Upload the picture and its thumbnail side by side (two PUTs)."""
-        check_key(image_key), check_key(thumb_key)  # neither is sent if one is refused
+        check_key(image_key)  # neither is sent if either key is refused
+        check_key(thumb_key)
         await asyncio.gather(self.put(image_key, image), self.put(thumb_key, thumb, durable=False))
 
     async def get(self, key: str) -> bytes:
