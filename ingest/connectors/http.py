@@ -131,10 +131,11 @@ async def read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes
 
 
 @functools.lru_cache(maxsize=1 << 14)
-def _parse_url(text: str) -> tuple[URL, str | None, str | None]:
+def parse_camera_url(text: str) -> tuple[URL, str | None, str | None]:
     """A camera's URL without its userinfo, and that userinfo; BadResponse if invalid.
 
-    Kept: the same few thousand URLs are parsed again at every poll.
+    Kept: the same few thousand URLs are parsed again at every poll (the ONVIF
+    client's calls parse theirs here too).
     """
     try:
         url = URL(text)
@@ -170,7 +171,7 @@ class HttpSnapshotConnector:
     def _credentials(self, target: CameraTarget) -> tuple[URL, AuthScheme, str | None, str]:
         if not target.url:
             raise SnapshotError("no URL")
-        url, url_user, url_password = _parse_url(target.url)
+        url, url_user, url_password = parse_camera_url(target.url)
         scheme, username, password = target.auth_scheme, target.username, target.password
         if url_user is not None and username is None:
             username, password = url_user, url_password

@@ -37,7 +37,6 @@ from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 import aiohttp
-from yarl import URL
 
 from catalog.netpolicy import Network, url_allowed
 from ingest.connectors.base import (
@@ -47,7 +46,7 @@ from ingest.connectors.base import (
     BodyTooLarge,
     SnapshotError,
 )
-from ingest.connectors.http import CONNECT_TIMEOUT_S, translate_error
+from ingest.connectors.http import CONNECT_TIMEOUT_S, parse_camera_url, translate_error
 
 SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
 TDS = "http://www.onvif.org/ver10/device/wsdl"
@@ -202,12 +201,7 @@ class OnvifClient:
 
     async def call(self, url: str, namespace: str, operation: str, body: str) -> ET.Element:
         """POST one operation to ``url``; the answer's element, or a :class:`SnapshotError`."""
-        try:
-            target = URL(url)
-        except (ValueError, TypeError):
-            raise BadResponse("invalid URL") from None
-        if target.scheme not in ("http", "https") or not target.host:
-            raise BadResponse("invalid URL")
+        target, _, _ = parse_camera_url(url)  # without its userinfo
         headers = {
             "Content-Type": (
                 f'application/soap+xml; charset=utf-8; action="{namespace}/{operation}"'
@@ -215,7 +209,7 @@ class OnvifClient:
         }
         try:
             async with self._session.post(
-                target.with_user(None),
+                target,
                 data=envelope(body, self._credentials),
                 headers=headers,
                 timeout=self._timeout,
