@@ -174,7 +174,8 @@ class Snapshot(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     camera_uid: Mapped[str] = mapped_column(ForeignKey("cameras.uid"))
-    captured_at: Mapped[datetime] = mapped_column(index=True)
+    # ranges of times are served by ix_search_snapshots_time (migration 0003)
+    captured_at: Mapped[datetime]
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     bytes: Mapped[int] = mapped_column(Integer)
