@@ -108,7 +108,9 @@ class ImageCheck:
     sharpness: float
     flags: tuple[str, ...]
     phash: int
-    thumb: bytes
+    #: the thumbnail's JPEG bytes; None when the picture looked the same as the one
+    #: :func:`inspect_jpeg` was told of (it will not be stored, so none was made)
+    thumb: bytes | None
     thumb_width: int
     thumb_height: int
     #: the libjpeg scale denominator used for the one decode (1, 2, 4 or 8)
@@ -179,13 +181,18 @@ def _frame_size(data: bytes, pos: int, length: int) -> tuple[int, int]:
     return width, height
 
 
-def inspect_jpeg(data: bytes, *, thumb_width: int = THUMB_WIDTH) -> ImageCheck:
+def inspect_jpeg(
+    data: bytes, *, thumb_width: int = THUMB_WIDTH, unless_like: int | None = None
+) -> ImageCheck:
     """Check, measure, hash and thumbnail one JPEG with a single reduced-scale decode.
 
     Raises :class:`NotAnImage` for anything that is not a complete JPEG. A picture
     narrower than ``thumb_width`` gets a thumbnail of its own width (never upscaled).
     The thumbnail is made by the calls of :mod:`catalog.store.thumbs`, so that one
-    rebuilt from the stored image later has the same bytes.
+    rebuilt from the stored image later has the same bytes. A picture whose pHash is
+    within ``PHASH_SAME_DISTANCE`` of ``unless_like`` (the last stored picture's) gets
+    none: it is recorded as unchanged, not stored, and encoding its thumbnail would
+    be a third of the work done beyond the decode.
     """
     if thumb_width < 1:
         raise ValueError("thumb_width must be positive")
@@ -214,14 +221,16 @@ def inspect_jpeg(data: bytes, *, thumb_width: int = THUMB_WIDTH) -> ImageCheck:
 
     tw = min(thumb_width, width)
     thumb_img = analysis if tw == ANALYSIS_WIDTH else resize_to_width(image, tw, width, height)
+    hashed = phash(np.asarray(cv2.cvtColor(coarse, cv2.COLOR_BGR2GRAY), dtype=np.uint8))
+    unchanged = unless_like is not None and hamming(hashed, unless_like) <= PHASH_SAME_DISTANCE
     return ImageCheck(
         width=width,
         height=height,
         brightness=round(brightness, 2),
         sharpness=round(sharpness, 2),
         flags=tuple(flags),
-        phash=phash(np.asarray(cv2.cvtColor(coarse, cv2.COLOR_BGR2GRAY), dtype=np.uint8)),
-        thumb=encode_thumbnail(thumb_img),
+        phash=hashed,
+        thumb=None if unchanged else encode_thumbnail(thumb_img),
         thumb_width=int(thumb_img.shape[1]),
         thumb_height=int(thumb_img.shape[0]),
         decode_scale=scale,

@@ -48,6 +48,13 @@ class Fetched:
     check: ImageCheck
     received_at: datetime
 
+    @property
+    def thumb(self) -> bytes:
+        """The thumbnail, which every picture to be stored has (`fetch` makes it)."""
+        if self.check.thumb is None:
+            raise RuntimeError("a picture recorded as unchanged has no thumbnail to store")
+        return self.check.thumb
+
 
 def next_due(camera: DueCamera, now: datetime, failures: int, rng: random.Random) -> datetime:
     """When to poll again: the cadence on success, exponential backoff on failure."""
@@ -111,7 +118,10 @@ def judge(
 
 
 def is_unchanged(camera: DueCamera, check: ImageCheck) -> bool:
-    """Whether the picture looks the same as the last stored one."""
+    """Whether the picture looks the same as the last stored one.
+
+    `inspect_jpeg` applies the same rule to `unless_like`: such a picture has no thumbnail.
+    """
     return camera.last_phash is not None and hamming(check.phash, camera.last_phash) <= PHASH_SAME
 
 
@@ -123,8 +133,8 @@ class PollOutcome:
     spooled: NewSnapshot | None = None
 
 
-def _check(data: bytes) -> tuple[str, ImageCheck]:
-    return hashlib.sha256(data).hexdigest(), inspect_jpeg(data)
+def _check(data: bytes, unless_like: int | None) -> tuple[str, ImageCheck]:
+    return hashlib.sha256(data).hexdigest(), inspect_jpeg(data, unless_like=unless_like)
 
 
 class SnapshotPipeline:
@@ -167,8 +177,12 @@ class SnapshotPipeline:
             log.info("object store back; the spool drains behind new pictures")
         self.store_down = False
 
-    async def fetch(self, camera: DueCamera) -> Fetched:
-        """Fetch and check one picture; raises SnapshotError or NotAnImage."""
+    async def fetch(self, camera: DueCamera, *, force_store: bool = False) -> Fetched:
+        """Fetch and check one picture; raises SnapshotError or NotAnImage.
+
+        The picture gets a thumbnail unless `is_unchanged` will find it unchanged
+        (and it is not to be stored anyway, `force_store`).
+        """
         connector = self._connectors.get(camera.kind)
         if connector is None:
             raise SnapshotError(f"no connector for kind {camera.kind!r}")
@@ -179,7 +193,8 @@ class SnapshotPipeline:
             data = await connector.fetch(target)
         received_at = utcnow()
         loop = asyncio.get_running_loop()
-        sha256, check = await loop.run_in_executor(self._executor, _check, data)
+        like = None if force_store else camera.last_phash
+        sha256, check = await loop.run_in_executor(self._executor, _check, data, like)
         return Fetched(data, sha256, check, received_at)
 
     async def store(self, camera: DueCamera, fetched: Fetched) -> NewSnapshot:
@@ -190,7 +205,7 @@ class SnapshotPipeline:
         """
         snapshot = new_snapshot(camera, fetched)
         await self._store.put_snapshot(
-            snapshot.object_key, fetched.data, snapshot.thumb_key, fetched.check.thumb
+            snapshot.object_key, fetched.data, snapshot.thumb_key, fetched.thumb
         )
         return snapshot
 
@@ -212,7 +227,7 @@ class SnapshotPipeline:
                 return PollOutcome(judge(camera, fetched, snapshot, self._rng))
         assert self._spool is not None
         snapshot = new_snapshot(camera, fetched)
-        item = SpooledSnapshot(camera.uid, snapshot, fetched.data, fetched.check.thumb)
+        item = SpooledSnapshot(camera.uid, snapshot, fetched.data, fetched.thumb)
         try:
             await self._spool.put(item)
         except OSError as exc:
@@ -233,7 +248,7 @@ class SnapshotPipeline:
     async def poll_outcome(self, camera: DueCamera, *, force_store: bool = False) -> PollOutcome:
         """Like `poll`, and also tells which snapshot was spooled rather than stored."""
         try:
-            fetched = await self.fetch(camera)
+            fetched = await self.fetch(camera, force_store=force_store)
         except SnapshotError as exc:
             return PollOutcome(judge_failure(camera, utcnow(), "offline", exc.reason, self._rng))
         except TimeoutError:

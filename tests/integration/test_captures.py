@@ -26,6 +26,7 @@ from catalog.db import Catalog
 from catalog.models import AuditEntry, Camera, CaptureRequest, Snapshot, utcnow
 from catalog.principals import create_principal
 from catalog.store import LocalStore
+from catalog.store.thumbs import looks_whole
 from ingest.captures import CaptureRunner, CaptureSettings
 from ingest.farm import CameraFarm
 from tests.integration.api_env import url_of
@@ -113,6 +114,7 @@ async def test_a_capture_stores_even_an_unchanged_picture_and_keeps_the_schedule
         ).all()
     assert snapshot is not None
     assert await rig.store.get(snapshot.object_key)
+    assert looks_whole(await rig.store.get(snapshot.thumb_key))  # made though unchanged
     assert [(a.principal, a.camera_uid, a.client) for a in audit] == [
         ("duty", "water:static-none", "127.0.0.1")
     ]

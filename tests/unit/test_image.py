@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -62,6 +64,7 @@ def test_sharp_scene_is_measured_and_not_flagged() -> None:
     assert 40 < check.brightness < 200
     assert check.sharpness > 3 * BLUR_THRESHOLD
     assert (check.thumb_width, check.thumb_height) == (320, 180)
+    assert check.thumb is not None
     thumb = cv2.imdecode(np.frombuffer(check.thumb, np.uint8), cv2.IMREAD_COLOR)
     assert thumb is not None
     assert thumb.shape == (180, 320, 3)
@@ -76,6 +79,7 @@ def test_full_hd_is_decoded_at_a_quarter() -> None:
     assert check.decode_scale == 4  # 480x270 decoded, never the full 1920x1080
     assert (check.thumb_width, check.thumb_height) == (320, 180)
     assert check.flags == ()
+    assert check.thumb is not None
     assert len(check.thumb) < len(data) // 10
 
 
@@ -100,6 +104,24 @@ def test_same_scene_with_noise_keeps_its_phash() -> None:
     first = inspect_jpeg(encode_jpeg(img, 90))
     again = inspect_jpeg(encode_jpeg(add_noise(img, 6.0), 70))
     assert hamming(first.phash, again.phash) <= PHASH_SAME_DISTANCE
+
+
+def test_a_picture_like_the_last_stored_one_gets_no_thumbnail_and_the_same_verdicts() -> None:
+    img = scene(3)
+    stored = inspect_jpeg(encode_jpeg(img, 90))
+    data = encode_jpeg(add_noise(img, 6.0), 70)
+    alone = inspect_jpeg(data)
+    like = inspect_jpeg(data, unless_like=stored.phash)
+    assert like.thumb is None
+    assert alone.thumb is not None
+    assert replace(like, thumb=alone.thumb) == alone
+
+
+def test_a_picture_unlike_the_last_stored_one_gets_its_thumbnail() -> None:
+    other = inspect_jpeg(encode_jpeg(scene(1)))
+    data = encode_jpeg(scene(0))
+    assert hamming(inspect_jpeg(data).phash, other.phash) > PHASH_SAME_DISTANCE
+    assert inspect_jpeg(data, unless_like=other.phash).thumb == inspect_jpeg(data).thumb
 
 
 def test_a_different_scene_has_a_distant_phash() -> None:

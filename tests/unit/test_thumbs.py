@@ -59,6 +59,7 @@ def test_an_image_of_another_size_than_its_row_raises() -> None:
 
 def test_looks_whole_tells_a_stored_thumbnail_from_what_a_power_cut_leaves() -> None:
     thumb = inspect_jpeg(encode_jpeg(render_scene(2, width=1920, height=1080))).thumb
+    assert thumb is not None
     assert looks_whole(thumb)
     assert not looks_whole(b"")
     assert not looks_whole(thumb[: len(thumb) // 2])  # cut short
