@@ -192,7 +192,7 @@ def inspect_jpeg(
     rebuilt from the stored image later has the same bytes. A picture whose pHash is
     within ``PHASH_SAME_DISTANCE`` of ``unless_like`` (the last stored picture's) gets
     none: it is recorded as unchanged, not stored, and encoding its thumbnail would
-    be a third of the work done beyond the decode.
+    be about a quarter of the work done beyond the decode (0.4 ms of 1.4 at 1080p).
     """
     if thumb_width < 1:
         raise ValueError("thumb_width must be positive")

@@ -180,8 +180,8 @@ class SnapshotPipeline:
     async def fetch(self, camera: DueCamera, *, force_store: bool = False) -> Fetched:
         """Fetch and check one picture; raises SnapshotError or NotAnImage.
 
-        The picture gets a thumbnail unless `is_unchanged` will find it unchanged
-        (and it is not to be stored anyway, `force_store`).
+        A picture that `is_unchanged` will find unchanged gets no thumbnail,
+        unless `force_store` (it is stored all the same).
         """
         connector = self._connectors.get(camera.kind)
         if connector is None:
