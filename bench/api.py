@@ -3,6 +3,7 @@
 Run as::
 
     .venv/bin/python -m bench.api [--cameras 2000] [--duration 10] [--connections 32]
+                                  [--mode both] [--api-processes 1]
 
 It starts `camgrid demo` (a simulated camera farm, ingest running, the API)
 in a temporary folder, waits `--warmup` seconds for pictures to arrive,
@@ -17,7 +18,8 @@ Two servers are measured (`--mode both`): the demo's own API, which shares
 one process and event loop with the simulated farm and the ingest
 scheduler, and an API process of its own (`camgrid serve --no-ingest` on
 the demo's catalog), as DESIGN.md deploys API processes beside ingest
-workers.
+workers; `--api-processes N` has that one serve from N processes sharing
+its port (`serve --api-processes N`), and its CPU time is theirs summed.
 
 Progress goes to stderr; the last line on stdout is one JSON object: per
 route the requests per second, p50 and p99 latency, non-2xx answers, the
@@ -50,7 +52,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
-__all__ = ["main", "parse_wrk"]
+__all__ = ["listening_sockets", "main", "parse_wrk"]
 
 RATIO_TARGET: Final = 0.3
 P99_TARGET_MS: Final = 50.0
@@ -179,7 +181,7 @@ class ApiProcess:
     config names it, so it gets a stand-in.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, processes: int = 1) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -187,25 +189,27 @@ class ApiProcess:
         self.log = (folder / "api.log").open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "camgrid.cli", "serve", "--no-ingest", "--config",
-             "var/demo-config", "--port", str(self.port)],
+             "var/demo-config", "--port", str(self.port), "--api-processes", str(processes)],
             cwd=folder,
             stdout=self.log,
             stderr=self.log,
             env={**os.environ, "PYTHONPATH": str(Path.cwd()), "CAMGRID_DEMO_CAM_PASSWORD": "-"},
         )  # fmt: skip
+        self.processes = processes
 
     def wait_ready(self, timeout_s: float) -> None:
-        """Poll /api/v1/health until it answers."""
+        """Poll /api/v1/health until it answers and every process listens."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
             try:
                 with urllib.request.urlopen(f"{self.url}/api/v1/health", timeout=2) as answer:
-                    if answer.status == 200:
+                    if answer.status == 200 and listening_sockets(self.port) >= self.processes:
                         return
             except OSError:
-                time.sleep(0.5)
+                pass
+            time.sleep(0.5)
         raise RuntimeError("camgrid serve --no-ingest did not start; see api.log")
 
     def stop(self) -> None:
@@ -293,13 +297,39 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="both",
         help="measure the demo's own API, a `serve --no-ingest` process beside it, or both",
     )
+    parser.add_argument(
+        "--api-processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="the API process serves from N processes on its port (`serve --api-processes N`)",
+    )
     return parser.parse_args(argv)
 
 
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:`port` (the kernel's table, /proc/net/tcp)."""
+    count = 0
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = row.split()
+        address, hex_port = fields[1].split(":")
+        if int(hex_port, 16) == port and address == "0100007F" and fields[3] == "0A":
+            count += 1
+    return count
+
+
 def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, every thread) that process `pid` has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system, every thread) that process `pid` and its running
+    children (the extra API processes of `--api-processes`) have used so far."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a process that ended meanwhile
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _measure(
@@ -375,7 +405,7 @@ def _run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             pid = demo.process.pid
             servers["demo"] = _measure(demo.url, pid, demo.token, paths, args, folder)
         if args.mode in ("api-process", "both"):
-            api = ApiProcess(folder)
+            api = ApiProcess(folder, args.api_processes)
             api.wait_ready(120)
             pid = api.process.pid
             servers["api_process"] = _measure(api.url, pid, demo.token, paths, args, folder)
@@ -388,6 +418,7 @@ def _run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "bench": "api",
         "cameras": args.cameras,
         "connections": args.connections,
+        "api_processes": args.api_processes,
         "duration_s": args.duration,
         "snapshots_at_start": found["stats"].get("snapshots", {}).get("total"),
         "servers": servers,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from camgrid.api_processes import REUSE_PORT, ApiProcessExited
 from camgrid.logs import setup_logging
 from camgrid.runtime import ServeOptions, opened_catalog, serve, stop_on_signals, sync_catalog
 from catalog.models import utcnow
@@ -80,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--concurrency", type=int, default=64, help="polls in flight (default: 64)")
     p.add_argument("--per-host", type=int, default=8, help="polls in flight per host (default: 8)")
+    p.add_argument(
+        "--api-processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve the API from N processes sharing the port (default: 1); the others"
+        " are API only and stop with this one",
+    )
+    p.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="listen with SO_REUSEPORT, so that other camgrid API processes can share the port",
+    )
     p.add_argument(
         "--metrics-port",
         type=int,
@@ -282,6 +296,13 @@ async def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.no_api and args.no_ingest:
         raise CliError("--no-api and --no-ingest together leave nothing to run")
+    if args.api_processes < 1:
+        raise CliError(f"--api-processes must be at least 1, not {args.api_processes}")
+    if args.no_api and (args.api_processes > 1 or args.reuse_port):
+        option = "--reuse-port" if args.reuse_port else "--api-processes"
+        raise CliError(f"{option} is for the API, which --no-api turns off")
+    if not REUSE_PORT and (args.api_processes > 1 or args.reuse_port):
+        raise CliError("this platform cannot share a port between processes (no SO_REUSEPORT)")
     loaded = load_or_report(args.config)
     stop = asyncio.Event()
     stop_on_signals(stop)
@@ -305,8 +326,16 @@ async def cmd_serve(args: argparse.Namespace) -> int:
                 per_host=args.per_host,
                 lease_s=float(loaded.settings.lease_seconds),
             ),
+            reuse_port=args.reuse_port,
+            api_processes=args.api_processes,
+            config_dir=args.config.resolve(),
+            verbose=args.verbose,
         )
-        await serve(loaded, catalog, Path.cwd(), options, stop)
+        try:
+            await serve(loaded, catalog, Path.cwd(), options, stop)
+        except ApiProcessExited as exc:
+            logging.getLogger("camgrid").error("stopped: %s", exc)
+            return 1
     return 0
 
 

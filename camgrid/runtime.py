@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from api.app import ApiSettings, create_app
+from camgrid.api_processes import api_processes, sibling_command
 from catalog.db import Catalog, migrate, open_catalog
 from catalog.models import utcnow
 from catalog.store import ObjectStore, open_store
@@ -64,6 +65,13 @@ class ServeOptions:
     api: bool = True
     ingest: bool = True
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    #: listen with SO_REUSEPORT, so that other API processes can share the port
+    reuse_port: bool = False
+    #: API processes in all: this one and `api_processes - 1` more (`camgrid.api_processes`)
+    api_processes: int = 1
+    #: the config folder and verbosity the extra API processes are started with
+    config_dir: Path = Path("config/examples")
+    verbose: bool = False
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
@@ -76,9 +84,9 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
 @asynccontextmanager
 async def running_api(
-    loaded: LoadedConfig, base_dir: Path, host: str, port: int
+    loaded: LoadedConfig, base_dir: Path, host: str, port: int, *, reuse_port: bool = False
 ) -> AsyncIterator[str]:
-    """The API listening on host:port; yields its base URL."""
+    """The API listening on host:port (sharing it, with `reuse_port`); yields its base URL."""
     app = create_app(
         ApiSettings(
             database_url=loaded.settings.database_url,
@@ -89,7 +97,7 @@ async def running_api(
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
         await site.start()
         bound = runner.addresses[0][1] if runner.addresses else port
         yield f"http://{host}:{bound}/"
@@ -113,14 +121,24 @@ async def serve(
                 log.info("API listening on %s", url)
             if on_ready is not None and not on_ready.done():
                 on_ready.set_result(url or "")
-            if options.ingest:
-                await run_worker(
-                    loaded, catalog, store, stop, worker_settings(loaded, base_dir, options)
-                )
-            else:
-                await stop.wait()
+            more = options.api_processes - 1 if url else 0
+            command = sibling_command(
+                options.config_dir, options.host, _port_of(url), verbose=options.verbose
+            )
+            async with api_processes(command, more, base_dir, stop):
+                if options.ingest:
+                    await run_worker(
+                        loaded, catalog, store, stop, worker_settings(loaded, base_dir, options)
+                    )
+                else:
+                    await stop.wait()
     finally:
         await store.close()
+
+
+def _port_of(url: str | None) -> int:
+    """The port of the API's base URL (the one it bound, when asked for port 0)."""
+    return 0 if not url else int(url.rstrip("/").rsplit(":", 1)[1])
 
 
 def worker_settings(loaded: LoadedConfig, base_dir: Path, options: ServeOptions) -> WorkerSettings:
@@ -141,5 +159,8 @@ async def _maybe_api(
     if not options.api:
         yield None
         return
-    async with running_api(loaded, base_dir, options.host, options.port) as url:
+    reuse_port = options.reuse_port or options.api_processes > 1
+    async with running_api(
+        loaded, base_dir, options.host, options.port, reuse_port=reuse_port
+    ) as url:
         yield url

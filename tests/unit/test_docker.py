@@ -28,6 +28,17 @@ def compose() -> dict[str, Any]:
     return document
 
 
+def command_of(service: dict[str, Any], env: dict[str, str] | None = None) -> list[str]:
+    """The service's command as compose runs it: `${VAR:-default}` is VAR from `env`, else
+    the default (compose's interpolation, for the form this file uses)."""
+
+    def value(match: re.Match[str]) -> str:
+        return (env or {}).get(match["name"]) or match["default"]
+
+    pattern = re.compile(r"\$\{(?P<name>[A-Z_]+):-(?P<default>[^}]*)\}")
+    return [pattern.sub(value, part) for part in service["command"]]
+
+
 def test_hadolint_passes() -> None:
     hadolint = shutil.which("hadolint") or str(REPO / ".venv" / "bin" / "hadolint")
     if not Path(hadolint).exists():
@@ -62,15 +73,20 @@ def test_every_camgrid_command_in_compose_parses() -> None:
     assert set(ours) == {"migrate", "api", "ingest"}
     parser = build_parser()
     for name, service in ours.items():
-        args = parser.parse_args(service["command"])
+        assert "$" not in "".join(command_of(service)), name
+        args = parser.parse_args(command_of(service))
         assert args.config == Path("/etc/camgrid"), name
-    assert parser.parse_args(ours["api"]["command"]).no_ingest
-    assert parser.parse_args(ours["ingest"]["command"]).no_api
+    api = parser.parse_args(command_of(ours["api"]))
+    assert (api.no_ingest, api.api_processes) == (True, 2)
+    more = parser.parse_args(command_of(ours["api"], {"CAMGRID_API_PROCESSES": "4"}))
+    assert more.api_processes == 4
+    assert "CAMGRID_API_PROCESSES=2" in (DOCKER / ".env.example").read_text()
+    assert parser.parse_args(command_of(ours["ingest"])).no_api
 
 
 def test_workers_serve_metrics_on_the_internal_network_only() -> None:
     ingest = compose()["services"]["ingest"]
-    args = build_parser().parse_args(ingest["command"])
+    args = build_parser().parse_args(command_of(ingest))
     assert (args.host, args.metrics_port) == ("0.0.0.0", 9100)  # reachable from other containers
     assert ingest["expose"] == ["9100"]
     assert "ports" not in ingest  # nothing published on the host
