@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import text
@@ -70,7 +71,7 @@ class ServeOptions:
     #: API processes in all: this one and `api_processes - 1` more (`camgrid.api_processes`)
     api_processes: int = 1
     #: the config folder and verbosity the extra API processes are started with
-    config_dir: Path = Path("config/examples")
+    config_dir: Path | None = None
     verbose: bool = False
 
 
@@ -121,11 +122,7 @@ async def serve(
                 log.info("API listening on %s", url)
             if on_ready is not None and not on_ready.done():
                 on_ready.set_result(url or "")
-            more = options.api_processes - 1 if url else 0
-            command = sibling_command(
-                options.config_dir, options.host, _port_of(url), verbose=options.verbose
-            )
-            async with api_processes(command, more, base_dir, stop):
+            async with api_processes(*_siblings(options, url), base_dir, stop):
                 if options.ingest:
                     await run_worker(
                         loaded, catalog, store, stop, worker_settings(loaded, base_dir, options)
@@ -136,9 +133,15 @@ async def serve(
         await store.close()
 
 
-def _port_of(url: str | None) -> int:
-    """The port of the API's base URL (the one it bound, when asked for port 0)."""
-    return 0 if not url else int(url.rstrip("/").rsplit(":", 1)[1])
+def _siblings(options: ServeOptions, url: str | None) -> tuple[list[str], int]:
+    """The command line and count of the extra API processes, on the port `url` bound."""
+    more = options.api_processes - 1
+    if not url or more == 0:
+        return [], 0
+    if options.config_dir is None:
+        raise ValueError("more API processes need ServeOptions.config_dir")
+    port = urlsplit(url).port or options.port
+    return sibling_command(options.config_dir, options.host, port, verbose=options.verbose), more
 
 
 def worker_settings(loaded: LoadedConfig, base_dir: Path, options: ServeOptions) -> WorkerSettings:
