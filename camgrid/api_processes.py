@@ -101,10 +101,8 @@ async def api_processes(
             log.info("started %d more API processes: %s", count, [p.pid for p in processes])
         yield
     finally:
-        stopping = not exited
-        if stopping:
-            # The body ended: what the children do from now on is stopping.
-            stop.set()
+        # From here on a child that exits is stopping, not failing.
+        stop.set()
         await _stop(processes)
         for watcher in watchers:
             watcher.cancel()
