@@ -6,9 +6,8 @@ threads wait for it. `--api-processes N` starts N - 1 more API processes
 (`serve --no-ingest --reuse-port`) on the port the first one bound, and the
 kernel spreads new connections over them (SO_REUSEPORT). In `bench.api` on
 2 cores, while ingest ran beside them, two processes answered 1.8 to 3.0
-times the searches of one at about a third less CPU per request (one
-process's loop and SQLite threads hand the interpreter lock to each other
-for every statement), and the p99 of GET /health fell from 75 to 23-33 ms.
+times the searches of one at about a third less CPU per request, and the
+p99 of GET /health fell from 75 to 23-33 ms.
 
 The extra processes are children of the first: they stop with it, and when
 one of them dies the whole service stops with an error (`ApiProcessExited`),
