@@ -333,9 +333,8 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         )
         try:
             await serve(loaded, catalog, Path.cwd(), options, stop)
-        except ApiProcessExited as exc:
-            logging.getLogger("camgrid").error("stopped: %s", exc)
-            return 1
+        except ApiProcessExited:
+            return 1  # already logged, with the process and its exit code
     return 0
 
 
