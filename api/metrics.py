@@ -7,14 +7,29 @@ same process (`camgrid serve` without `--no-ingest`) keeps its metrics, so one
 scrape sees both. Cameras by department and status, and the cameras under a
 live poll lease, are counted from the catalog at scrape time, so every API
 process of a deployment answers the same.
+
+Several API processes on one port (`camgrid serve --api-processes N`) share
+their metrics through prometheus_client's multiprocess mode
+(:func:`shared_between_processes`): every counter, histogram and gauge is kept
+in a file of its process in one folder, and a scrape, whichever process takes
+it, adds up the files of all of them: the requests every process answered and
+the ingest worker's counts. The per-process collectors of the default
+registry (CPU, memory, garbage collection of the process) are left out then,
+as they describe one process of several.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from aiohttp import web
@@ -23,21 +38,68 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
-    Gauge,
     Histogram,
     generate_latest,
+    values,
 )
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from catalog.db import Catalog
 from catalog.models import utcnow
 from catalog.queries.stats import camera_counts
 
-__all__ = ["METRICS", "ApiMetrics", "metrics_middleware", "new_metrics", "render_metrics"]
+__all__ = [
+    "METRICS",
+    "SHARED_METRICS_ENV",
+    "ApiMetrics",
+    "CatalogCounts",
+    "metrics_middleware",
+    "new_metrics",
+    "render_metrics",
+    "shared_between_processes",
+]
 
 log = logging.getLogger(__name__)
 #: how long a scrape waits for the catalog's counts before answering without them
 CATALOG_TIMEOUT_S: Final = 2.0
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: prometheus_client's multiprocess folder: set, every process keeps its metrics in files there
+SHARED_METRICS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class CatalogCounts(Collector):
+    """Cameras by department and status, and those under a live lease, as last counted.
+
+    A collector rather than gauges: the figures are the catalog's, read at each
+    scrape, never a value kept (or, with several processes, added up) by a process.
+    """
+
+    def __init__(self) -> None:
+        self._cameras: Mapping[tuple[str, str], int] | None = None
+        self._leased = 0
+
+    def set(self, cameras: Mapping[tuple[str, str], int] | None, leased: int = 0) -> None:
+        """The counts to show; None: the catalog could not be counted (none are shown)."""
+        self._cameras, self._leased = cameras, leased
+
+    def collect(self) -> Iterable[Metric]:
+        if self._cameras is None:
+            return
+        cameras = GaugeMetricFamily(
+            "camgrid_cameras",
+            "Cameras in the catalog by department and status.",
+            labels=("department", "status"),
+        )
+        for (department, status), n in sorted(self._cameras.items()):
+            cameras.add_metric((department, status), n)
+        yield cameras
+        yield GaugeMetricFamily(
+            "camgrid_cameras_leased",
+            "Cameras under a live poll lease (being polled by some worker).",
+            value=self._leased,
+        )
 
 
 @dataclass(frozen=True)
@@ -46,8 +108,7 @@ class ApiMetrics:
 
     registry: CollectorRegistry
     latency: Histogram
-    cameras: Gauge  # {department, status}, from the catalog at scrape time
-    leased: Gauge  # cameras under a live poll lease, any worker
+    catalog: CatalogCounts
 
 
 METRICS = web.AppKey("metrics", ApiMetrics)
@@ -63,41 +124,67 @@ def new_metrics() -> ApiMetrics:
         registry=registry,
         buckets=_BUCKETS,
     )
-    cameras = Gauge(
-        "camgrid_cameras",
-        "Cameras in the catalog by department and status.",
-        ("department", "status"),
-        registry=registry,
-    )
-    leased = Gauge(
-        "camgrid_cameras_leased",
-        "Cameras under a live poll lease (being polled by some worker).",
-        registry=registry,
-    )
-    return ApiMetrics(registry, latency, cameras, leased)
+    catalog = CatalogCounts()
+    registry.register(catalog)
+    return ApiMetrics(registry, latency, catalog)
 
 
 async def refresh_catalog_gauges(metrics: ApiMetrics, catalog: Catalog) -> None:
-    """Set the camera gauges from the catalog; on a slow or lost database, drop them."""
+    """Count the cameras in the catalog; on a slow or lost database, show no counts."""
     try:
         async with asyncio.timeout(CATALOG_TIMEOUT_S), catalog.sessions() as session:
             counts, leased = await camera_counts(session, utcnow())
     except Exception:  # a scrape still answers with what this process knows
         log.warning("metrics: cannot count cameras in the catalog", exc_info=True)
-        metrics.cameras.clear()
+        metrics.catalog.set(None)
         return
-    metrics.cameras.clear()  # departments and statuses that vanished must not linger
-    for (department, status), n in counts.items():
-        metrics.cameras.labels(department, status).set(n)
-    metrics.leased.set(leased)
+    metrics.catalog.set(counts, leased)
 
 
 async def render_metrics(metrics: ApiMetrics, catalog: Catalog | None = None) -> web.Response:
-    """This app's registry, then the process-wide one, in Prometheus' text exposition format."""
+    """The metrics in Prometheus' text exposition format.
+
+    One process: this app's registry, then the process-wide one. Processes
+    sharing their metrics: the sum over every process's files, then the
+    catalog's counts.
+    """
     if catalog is not None:
         await refresh_catalog_gauges(metrics, catalog)
-    body = generate_latest(metrics.registry) + generate_latest(REGISTRY)
+    shared = os.environ.get(SHARED_METRICS_ENV)
+    if shared:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
+        registry.register(metrics.catalog)
+        body = await asyncio.to_thread(generate_latest, registry)  # reads the files
+    else:
+        body = generate_latest(metrics.registry) + generate_latest(REGISTRY)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@contextmanager
+def shared_between_processes() -> Iterator[Path]:
+    """Keep this process's metrics, and those of the processes it starts, in one folder.
+
+    For `camgrid serve --api-processes N`: entered before any metric is made,
+    it sets `SHARED_METRICS_ENV` (which the processes it starts inherit, and
+    which makes prometheus_client keep their metrics in files there) and turns
+    the same mode on in this process, where prometheus_client was imported
+    before. The folder is removed, and the mode turned off, on exit.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="camgrid-metrics-"))
+    previous = os.environ.get(SHARED_METRICS_ENV)
+    value_class = values.ValueClass
+    os.environ[SHARED_METRICS_ENV] = str(folder)
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    try:
+        yield folder
+    finally:
+        values.ValueClass = value_class
+        if previous is None:
+            del os.environ[SHARED_METRICS_ENV]
+        else:
+            os.environ[SHARED_METRICS_ENV] = previous
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @web.middleware

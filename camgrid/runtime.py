@@ -9,7 +9,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,6 +18,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from api.app import ApiSettings, create_app
+from api.metrics import shared_between_processes
 from camgrid.api_processes import api_processes, sibling_command
 from catalog.db import Catalog, migrate, open_catalog
 from catalog.models import utcnow
@@ -114,23 +115,41 @@ async def serve(
     stop: asyncio.Event,
     on_ready: asyncio.Future[str] | None = None,
 ) -> None:
-    """Run the API and/or the ingest worker until `stop` is set."""
+    """Run the API and/or the ingest worker until `stop` is set.
+
+    With more than one API process, every process keeps its metrics where a
+    scrape of any of them adds them all up (`api.metrics.shared_between_processes`).
+    """
+    shared = options.api and options.api_processes > 1
     store: ObjectStore = open_store(loaded.settings.store_url, base_dir=base_dir)
     try:
-        async with _maybe_api(loaded, base_dir, options) as url:
-            if url:
-                log.info("API listening on %s", url)
-            if on_ready is not None and not on_ready.done():
-                on_ready.set_result(url or "")
-            async with api_processes(*_siblings(options, url), base_dir, stop):
-                if options.ingest:
-                    await run_worker(
-                        loaded, catalog, store, stop, worker_settings(loaded, base_dir, options)
-                    )
-                else:
-                    await stop.wait()
+        with shared_between_processes() if shared else nullcontext():
+            await _serve(loaded, catalog, base_dir, options, stop, on_ready, store)
     finally:
         await store.close()
+
+
+async def _serve(
+    loaded: LoadedConfig,
+    catalog: Catalog,
+    base_dir: Path,
+    options: ServeOptions,
+    stop: asyncio.Event,
+    on_ready: asyncio.Future[str] | None,
+    store: ObjectStore,
+) -> None:
+    async with _maybe_api(loaded, base_dir, options) as url:
+        if url:
+            log.info("API listening on %s", url)
+        if on_ready is not None and not on_ready.done():
+            on_ready.set_result(url or "")
+        async with api_processes(*_siblings(options, url), base_dir, stop):
+            if options.ingest:
+                await run_worker(
+                    loaded, catalog, store, stop, worker_settings(loaded, base_dir, options)
+                )
+            else:
+                await stop.wait()
 
 
 def _siblings(options: ServeOptions, url: str | None) -> tuple[list[str], int]:

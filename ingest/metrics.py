@@ -9,10 +9,17 @@ runs the API alone shows no ingest metrics at all (rather than zeros).
 
 Labels are department ids (from the config: short names, never a secret) and
 fixed words; never a camera URL, a host or a uid.
+
+The gauges are set, never computed at scrape time, and add up across processes
+(`livesum`), so that where several API processes share their metrics
+(`api.metrics.shared_between_processes`) a scrape of any of them shows the
+worker's figures: the spool's depth is read every second (`track_spool`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,10 +71,18 @@ class IngestMetrics:
         self.snapshots.labels(department, outcome).inc()
         self.fetch_seconds.labels(department, outcome).observe(max(0.0, fetch_s))
 
-    def watch_spool(self, depth: Callable[[], tuple[int, int]]) -> None:
-        """Read the spool's `(files, bytes)` at every scrape (for the spool, when it runs)."""
-        self.spool_files.set_function(lambda: float(depth()[0]))
-        self.spool_bytes.set_function(lambda: float(depth()[1]))
+    async def track_spool(
+        self, depth: Callable[[], tuple[int, int]], stop: asyncio.Event, every_s: float = 1.0
+    ) -> None:
+        """Set the spool gauges from `depth()`, `(files, bytes)`, every `every_s` until `stop`."""
+        while True:
+            files, size = depth()
+            self.spool_files.set(files)
+            self.spool_bytes.set(size)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+            if stop.is_set():
+                return
 
 
 def new_ingest_metrics(registry: CollectorRegistry) -> IngestMetrics:
@@ -93,6 +108,7 @@ def new_ingest_metrics(registry: CollectorRegistry) -> IngestMetrics:
         leased=Gauge(
             "camgrid_ingest_leased_cameras",
             "Cameras this worker holds a lease on (polling, or waiting to be recorded).",
+            multiprocess_mode="livesum",
             registry=registry,
         ),
         recorded=Counter(
@@ -108,11 +124,13 @@ def new_ingest_metrics(registry: CollectorRegistry) -> IngestMetrics:
         spool_bytes=Gauge(
             "camgrid_ingest_spool_bytes",
             "Bytes of pictures waiting in the local spool for the object store.",
+            multiprocess_mode="livesum",
             registry=registry,
         ),
         spool_files=Gauge(
             "camgrid_ingest_spool_files",
             "Pictures waiting in the local spool for the object store.",
+            multiprocess_mode="livesum",
             registry=registry,
         ),
     )

@@ -164,7 +164,10 @@ async def run_worker(
         pipeline = scheduler.pipeline
         if pipeline.spool is not None:
             spool = pipeline.spool
-            scheduler.metrics.watch_spool(lambda: (len(spool), spool.bytes))
+            group.create_task(
+                scheduler.metrics.track_spool(lambda: (len(spool), spool.bytes), stop),
+                name="spool gauges",
+            )
             if len(pipeline.spool):  # left by an earlier run: replay before trusting the store
                 pipeline.store_down = True
             group.create_task(

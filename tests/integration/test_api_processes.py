@@ -15,6 +15,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.api import listening_sockets
 from tests.integration.test_cli import EXAMPLES, REPO, camgrid
@@ -52,11 +55,14 @@ async def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 
 
 
 @asynccontextmanager
-async def serving(workdir: Path) -> AsyncIterator[Served]:
-    """`camgrid serve --no-ingest --api-processes 2 --port 0` in `workdir`, until the body ends."""
+async def serving(workdir: Path, *, ingest: bool = False) -> AsyncIterator[Served]:
+    """`camgrid serve [--no-ingest] --api-processes 2 --port 0` in `workdir`, until the body ends.
+
+    Ingest runs only with `ingest`.
+    """
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "camgrid.cli", "serve", "--no-ingest", "--config", str(EXAMPLES),
-        "--port", "0", "--api-processes", "2",
+        sys.executable, "-m", "camgrid.cli", "serve", *([] if ingest else ["--no-ingest"]),
+        "--config", str(EXAMPLES), "--port", "0", "--api-processes", "2",
         cwd=workdir, env={**os.environ, "PYTHONPATH": str(REPO)},
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -83,11 +89,12 @@ async def serving(workdir: Path) -> AsyncIterator[Served]:
             with suppress(asyncio.CancelledError):
                 await reader
     finally:
+        # the child first: it holds the stderr pipe, which process.wait() waits to see closed
+        if child is not None and parent_of(child) in (process.pid, 1):
+            os.kill(child, signal.SIGKILL)
         if process.returncode is None:
             process.kill()
             await process.wait()
-        if child is not None and parent_of(child) is not None:
-            os.kill(child, signal.SIGKILL)
 
 
 async def _collect(stream: asyncio.StreamReader, into: bytearray) -> None:
@@ -118,6 +125,75 @@ async def test_a_dead_api_process_stops_the_service_with_an_error(tmp_path: Path
         log = served.stderr.decode()
         assert f"API process {served.child} exited with code -9; stopping the service" in log
         assert listening_sockets(served.port) == 0
+
+
+def shared_metrics_folder(pid: int) -> Path:
+    """The metrics folder an extra API process was started with (the first sets it later)."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    found = [v for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+    assert found, f"process {pid} has no shared metrics folder"
+    return Path(found[0].split(b"=", 1)[1].decode())
+
+
+def samples(exposition: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a Prometheus text exposition, by name and labels."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    }
+
+
+def requests_counted(folder: Path, pid: int, route: str) -> float:
+    """The requests to `route` that process `pid` counted in its own file."""
+    files = [str(folder / f"histogram_{pid}.db")]
+    merged: list[Metric] = MultiProcessCollector.merge(files)  # type: ignore[no-untyped-call]
+    return sum(
+        float(sample.value)
+        for family in merged
+        for sample in family.samples
+        if sample.name.endswith("_count") and sample.labels.get("route") == route
+    )
+
+
+async def test_every_api_process_answers_with_the_metrics_of_all(tmp_path: Path) -> None:
+    health_requests = 20
+    async with serving(tmp_path, ingest=True) as served:
+        await wait_for(lambda: listening_sockets(served.port) == 2, "two sockets on the port")
+        folder = shared_metrics_folder(served.child)
+        base = f"http://127.0.0.1:{served.port}/api/v1"
+        for _ in range(health_requests):  # a new connection each time: both processes answer
+            async with aiohttp.ClientSession() as http, http.get(f"{base}/health") as answer:
+                assert answer.status == 200
+        health = (
+            "camgrid_api_request_duration_seconds_count",
+            frozenset({("route", "/api/v1/health"), ("method", "GET"), ("status", "200")}),
+        )
+        pids = (served.process.pid, served.child)
+        scrapes = 0
+        # scrape until each process has answered one (the kernel picks which)
+        while scrapes < 60 and not all(
+            requests_counted(folder, pid, "/api/v1/metrics") for pid in pids
+        ):
+            async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as answer:
+                assert answer.status == 200
+                shown = samples(await answer.text())
+            scrapes += 1
+            # whichever process answered: every health request, the ingest worker's
+            # figures (it runs in the first process) and the catalog's counts
+            assert shown[health] == health_requests
+            assert ("camgrid_ingest_spool_files", frozenset()) in shown
+            assert shown["camgrid_ingest_leases_total", frozenset()] >= 1
+            assert shown["camgrid_cameras_leased", frozenset()] >= 0
+            assert any(name == "camgrid_cameras" for name, _ in shown)
+        assert [requests_counted(folder, pid, "/api/v1/health") > 0 for pid in pids] == [
+            True,
+            True,
+        ]
+        assert all(requests_counted(folder, pid, "/api/v1/metrics") for pid in pids)
+        served.process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(served.process.wait(), 30) == 0
+        assert not folder.exists()
 
 
 @pytest.mark.parametrize(
