@@ -12,14 +12,18 @@ p99 of GET /health fell from 75 to 23-33 ms.
 The extra processes are children of the first: they stop with it, and when
 one of them dies the whole service stops with an error (`ApiProcessExited`),
 so that whatever supervises camgrid restarts it whole rather than running
-with part of its capacity unnoticed. Each process keeps its own counters:
-`/api/v1/metrics` answers from whichever process took the connection.
+with part of its capacity unnoticed. Each watches its parent (`PARENT_ENV`,
+`watch_parent`) and stops once it is gone, killed or not: left running, it
+would keep answering on the port, from an old config, beside the service
+that replaced it. Their metrics are shared (`api.metrics.shared_between_processes`):
+`/api/v1/metrics` answers for all of them, whichever took the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -28,7 +32,14 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Final
 
-__all__ = ["REUSE_PORT", "ApiProcessExited", "api_processes", "sibling_command"]
+__all__ = [
+    "PARENT_ENV",
+    "REUSE_PORT",
+    "ApiProcessExited",
+    "api_processes",
+    "sibling_command",
+    "watch_parent",
+]
 
 log = logging.getLogger("camgrid")
 
@@ -36,6 +47,10 @@ log = logging.getLogger("camgrid")
 REUSE_PORT: Final = hasattr(socket, "SO_REUSEPORT")
 #: How long a stopping API process gets before it is killed.
 STOP_GRACE_S: Final = 10.0
+#: Set in an extra API process's environment: the pid of the process that started it.
+PARENT_ENV: Final = "CAMGRID_API_PARENT"
+#: How often an extra API process looks whether its parent is still there.
+PARENT_CHECK_S: Final = 1.0
 
 
 class ApiProcessExited(RuntimeError):
@@ -92,7 +107,10 @@ async def api_processes(
     try:
         for _ in range(count):
             process = await asyncio.create_subprocess_exec(
-                *command, cwd=cwd, stdin=asyncio.subprocess.DEVNULL
+                *command,
+                cwd=cwd,
+                stdin=asyncio.subprocess.DEVNULL,
+                env={**os.environ, PARENT_ENV: str(os.getpid())},
             )
             processes.append(process)
             watchers.append(asyncio.create_task(watch(process)))
@@ -108,3 +126,24 @@ async def api_processes(
         await asyncio.gather(*watchers, return_exceptions=True)
     if exited:
         raise ApiProcessExited("; ".join(exited))
+
+
+async def watch_parent(stop: asyncio.Event, every_s: float = PARENT_CHECK_S) -> bool:
+    """In an extra API process: set `stop` once the process that started it is gone.
+
+    Returns whether it did. Does nothing in a process not started by
+    `api_processes`. A parent that dies leaves its children to another process
+    (init or a subreaper), which changes their parent pid: that is what is
+    looked for, every `every_s`.
+    """
+    parent = os.environ.get(PARENT_ENV)
+    if not parent:
+        return False
+    while not stop.is_set():
+        if os.getppid() != int(parent):
+            log.error("API process %s is gone; stopping", parent)
+            stop.set()
+            return True
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+    return False

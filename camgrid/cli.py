@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from camgrid.api_processes import REUSE_PORT, ApiProcessExited
+from camgrid.api_processes import REUSE_PORT, ApiProcessExited, watch_parent
 from camgrid.logs import setup_logging
 from camgrid.runtime import ServeOptions, opened_catalog, serve, stop_on_signals, sync_catalog
 from catalog.models import utcnow
@@ -331,10 +331,15 @@ async def cmd_serve(args: argparse.Namespace) -> int:
             config_dir=args.config.resolve(),
             verbose=args.verbose,
         )
+        orphaned = asyncio.create_task(watch_parent(stop))
         try:
             await serve(loaded, catalog, Path.cwd(), options, stop)
         except ApiProcessExited:
             return 1  # already logged, with the process and its exit code
+        finally:
+            orphaned.cancel()
+        if orphaned.done() and not orphaned.cancelled() and orphaned.result():
+            return 1  # already logged: the process that started this one is gone
     return 0
 
 

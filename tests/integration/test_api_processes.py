@@ -196,6 +196,16 @@ async def test_every_api_process_answers_with_the_metrics_of_all(tmp_path: Path)
         assert not folder.exists()
 
 
+async def test_api_processes_stop_when_the_first_is_killed(tmp_path: Path) -> None:
+    async with serving(tmp_path) as served:
+        await wait_for(lambda: listening_sockets(served.port) == 2, "two sockets on the port")
+        served.process.kill()  # no chance to stop its children
+        await wait_for(lambda: parent_of(served.child) is None, "the child to stop", 15.0)
+        await asyncio.sleep(0.2)  # the last lines of stderr (the child shares it)
+        assert f"API process {served.process.pid} is gone; stopping" in served.stderr.decode()
+        assert listening_sockets(served.port) == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
