@@ -77,10 +77,10 @@ def test_every_camgrid_command_in_compose_parses() -> None:
         args = parser.parse_args(command_of(service))
         assert args.config == Path("/etc/camgrid"), name
     api = parser.parse_args(command_of(ours["api"]))
-    assert (api.no_ingest, api.api_processes) == (True, 1)
+    assert (api.no_ingest, api.api_processes) == (True, 2)
     more = parser.parse_args(command_of(ours["api"], {"CAMGRID_API_PROCESSES": "4"}))
     assert more.api_processes == 4
-    assert "CAMGRID_API_PROCESSES=1" in (DOCKER / ".env.example").read_text()
+    assert "CAMGRID_API_PROCESSES=2" in (DOCKER / ".env.example").read_text()
     assert parser.parse_args(command_of(ours["ingest"])).no_api
 
 
