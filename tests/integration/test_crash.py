@@ -104,6 +104,37 @@ async def wait_for(catalog: Catalog, at_least: int, timeout_s: float) -> int:
     return count
 
 
+async def settled(catalog: Catalog, owner_pid: int, timeout_s: float) -> tuple[int, list[str]]:
+    """Wait until every camera has a snapshot and none is leased by a dead worker.
+
+    Returns the cameras with a snapshot and the uids still leased by another
+    worker than `owner_pid` when `timeout_s` ran out (or none, once settled).
+    A dead worker's lease lapses after `lease_seconds` and stays written until
+    a live worker leases the camera again and records its poll.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            async with catalog.sessions() as session:
+                pictured = int(
+                    await session.scalar(select(func.count(func.distinct(Snapshot.camera_uid))))
+                    or 0
+                )
+                owners = (
+                    await session.execute(
+                        select(Camera.uid, Camera.lease_owner).where(
+                            Camera.lease_owner.is_not(None)
+                        )
+                    )
+                ).all()
+        except Exception:  # not migrated yet
+            pictured, owners = 0, []
+        dead = [uid for uid, owner in owners if not str(owner).endswith(f":{owner_pid}")]
+        if (pictured >= CAMERAS and not dead) or time.monotonic() > deadline:
+            return pictured, dead
+        await asyncio.sleep(0.1)
+
+
 async def run_cli(workdir: Path, *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -138,7 +169,7 @@ async def test_kill_9_three_times_then_sigterm_loses_and_duplicates_nothing(
             assert await worker.wait() == -signal.SIGKILL
         worker = await start_worker(workdir, config)
         # The dead workers' leases lapse (2 s) and every camera gets its picture.
-        assert await wait_for(catalog, CAMERAS, 30.0) >= CAMERAS
+        assert await settled(catalog, worker.pid, 30.0) == (CAMERAS, [])
         await asyncio.sleep(1.5)  # a few more rounds: unchanged pictures add no rows
         started = time.monotonic()
         worker.send_signal(signal.SIGTERM)
