@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -57,6 +58,7 @@ __all__ = [
     "CatalogCounts",
     "metrics_middleware",
     "new_metrics",
+    "remove_abandoned_metrics",
     "render_metrics",
     "shared_between_processes",
 ]
@@ -67,6 +69,12 @@ CATALOG_TIMEOUT_S: Final = 2.0
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: prometheus_client's multiprocess folder: set, every process keeps its metrics in files there
 SHARED_METRICS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+SHARED_METRICS_PREFIX: Final = "camgrid-metrics-"
+#: how old a shared metrics folder with no live process must be to be taken as abandoned
+ABANDONED_AFTER_S: Final = 60.0
+#: the pid of the service a shared metrics folder belongs to (not `*.db`: those are metrics)
+SERVICE_PID_FILE: Final = "service.pid"
+_FILE_PID: Final = re.compile(r"_(\d+)\.db$")  # counter_1234.db, gauge_livesum_1234.db, ...
 
 
 class CatalogCounts(Collector):
@@ -169,9 +177,13 @@ def shared_between_processes() -> Iterator[Path]:
     it sets `SHARED_METRICS_ENV` (which the processes it starts inherit, and
     which makes prometheus_client keep their metrics in files there) and turns
     the same mode on in this process, where prometheus_client was imported
-    before. The folder is removed, and the mode turned off, on exit.
+    before. The folder is removed, and the mode turned off, on exit; the
+    folders of earlier services that were killed before they could remove
+    theirs are removed first (`remove_abandoned_metrics`).
     """
-    folder = Path(tempfile.mkdtemp(prefix="camgrid-metrics-"))
+    remove_abandoned_metrics(Path(tempfile.gettempdir()))
+    folder = Path(tempfile.mkdtemp(prefix=SHARED_METRICS_PREFIX))
+    (folder / SERVICE_PID_FILE).write_text(f"{os.getpid()}\n", encoding="ascii")
     previous = os.environ.get(SHARED_METRICS_ENV)
     value_class = values.ValueClass
     os.environ[SHARED_METRICS_ENV] = str(folder)
@@ -185,6 +197,46 @@ def shared_between_processes() -> Iterator[Path]:
         else:
             os.environ[SHARED_METRICS_ENV] = previous
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_abandoned_metrics(parent: Path, now: float | None = None) -> list[Path]:
+    """Remove the shared metrics folders under `parent` whose processes are all gone.
+
+    What a service killed with SIGKILL leaves behind (its extra API processes
+    stop without it): about a megabyte per file, a few files per process. The
+    processes are those named in the files' names and in `SERVICE_PID_FILE`
+    (the service's own, there before any metric is). A folder younger than
+    `ABANDONED_AFTER_S` is left alone, even with no pid in it: its service
+    may be starting. Returns the folders removed.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    for folder in parent.glob(f"{SHARED_METRICS_PREFIX}*"):
+        try:
+            if not folder.is_dir() or now - folder.stat().st_mtime < ABANDONED_AFTER_S:
+                continue
+            pids = {int(m.group(1)) for f in folder.iterdir() if (m := _FILE_PID.search(f.name))}
+            owner = folder / SERVICE_PID_FILE
+            if owner.exists():
+                pids.add(int(owner.read_text(encoding="ascii").strip() or 0))
+        except (OSError, ValueError):  # removed meanwhile, not ours to read, not a pid
+            continue
+        if not any(_alive(pid) for pid in pids):
+            shutil.rmtree(folder, ignore_errors=True)
+            if not folder.exists():
+                removed.append(folder)
+                log.info("removed the metrics of a service that is gone: %s", folder)
+    return removed
 
 
 @web.middleware

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import sys
 import time
@@ -19,6 +20,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.metrics import SERVICE_PID_FILE
 from bench.api import listening_sockets
 from tests.integration.test_cli import EXAMPLES, REPO, camgrid
 
@@ -199,11 +201,15 @@ async def test_every_api_process_answers_with_the_metrics_of_all(tmp_path: Path)
 async def test_api_processes_stop_when_the_first_is_killed(tmp_path: Path) -> None:
     async with serving(tmp_path) as served:
         await wait_for(lambda: listening_sockets(served.port) == 2, "two sockets on the port")
+        folder = shared_metrics_folder(served.child)
         served.process.kill()  # no chance to stop its children
         await wait_for(lambda: parent_of(served.child) is None, "the child to stop", 15.0)
         await asyncio.sleep(0.2)  # the last lines of stderr (the child shares it)
         assert f"API process {served.process.pid} is gone; stopping" in served.stderr.decode()
         assert listening_sockets(served.port) == 0
+        # left for the next service to remove (api.metrics.remove_abandoned_metrics)
+        assert (folder / SERVICE_PID_FILE).read_text() == f"{served.process.pid}\n"
+        shutil.rmtree(folder)
 
 
 @pytest.mark.parametrize(
