@@ -29,7 +29,8 @@ the last run, not as each run ends (``ingest_runs.run_folder`` says why). Then t
 RTSP part: the time to a first frame with the rtsp connector's settings beside a
 default ``ffmpeg -frames:v 1`` on the same streams of GStreamer's RTSP server
 (:mod:`tests.fixtures.rtsp_server`), alternating. It prints one JSON line, with each
-figure beside its target.
+figure beside its target, and the ratio of each round (``ratio_per_round``), whose
+spread shows how much load from outside moved the combined one.
 
 Latency (GET start to objects stored, per snapshot) is reported twice, labelled:
 ``saturated_*`` from the runs above, where every camera is always due, so a poll
@@ -101,6 +102,17 @@ def _run_child(ctx: Any, target: Any, plan: RunPlan) -> dict[str, Any]:
     return result
 
 
+def round_ratios(reference: list[dict[str, Any]], camgrid: list[dict[str, Any]]) -> list[float]:
+    """camgrid's rate over the reference's in each round (a run of each, one after the other)."""
+    return [
+        round(
+            (c["seen"] / c["window_s"]) / max(r["seen"] / r["window_s"], 1e-9),
+            3,
+        )
+        for r, c in zip(reference, camgrid, strict=True)
+    ]
+
+
 def measure_pipelines(args: argparse.Namespace) -> dict[str, Any]:
     """Start the farm, run the reference, then camgrid; stop the farm."""
     ctx = multiprocessing.get_context("spawn")
@@ -157,6 +169,7 @@ def measure_pipelines(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "frame_kb_min": round(min(frame_kb)),
         "frame_kb_max": round(max(frame_kb)),
+        "ratio_per_round": round_ratios(reference, camgrid),
         "reference": combine(reference),
         "camgrid": combine(camgrid),
         "paced": {k: combine([v]) if isinstance(v, dict) else v for k, v in paced.items()},

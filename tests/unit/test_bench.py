@@ -9,6 +9,7 @@ import pytest
 
 from bench.api import parse_wrk, process_cpu_s
 from bench.catalog import percentile
+from bench.ingest import round_ratios
 from bench.province import make_province, snapshot_columns, snapshot_span
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080
@@ -66,3 +67,9 @@ def test_process_cpu_counts_this_process_busy_time() -> None:
     while time.process_time() < spin_until:
         pass
     assert 0.15 <= process_cpu_s(os.getpid()) - before < 5.0
+
+
+def test_each_round_has_its_own_ratio() -> None:
+    reference = [{"seen": 3000, "window_s": 10.0}, {"seen": 3300, "window_s": 11.0}]
+    camgrid = [{"seen": 2100, "window_s": 10.0}, {"seen": 2000, "window_s": 10.0}]
+    assert round_ratios(reference, camgrid) == [0.7, 0.667]
