@@ -209,7 +209,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_abandoned_metrics(parent: Path, now: float | None = None) -> list[Path]:
+def remove_abandoned_metrics(parent: Path) -> list[Path]:
     """Remove the shared metrics folders under `parent` whose processes are all gone.
 
     What a service killed with SIGKILL leaves behind (its extra API processes
@@ -219,7 +219,7 @@ def remove_abandoned_metrics(parent: Path, now: float | None = None) -> list[Pat
     `ABANDONED_AFTER_S` is left alone, even with no pid in it: its service
     may be starting. Returns the folders removed.
     """
-    now = time.time() if now is None else now
+    now = time.time()
     removed = []
     for folder in parent.glob(f"{SHARED_METRICS_PREFIX}*"):
         try:
