@@ -205,7 +205,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
-        return True
+        pass
     return True
 
 
@@ -227,8 +227,9 @@ def remove_abandoned_metrics(parent: Path) -> list[Path]:
                 continue
             pids = {int(m.group(1)) for f in folder.iterdir() if (m := _FILE_PID.search(f.name))}
             owner = folder / SERVICE_PID_FILE
-            if owner.exists():
-                pids.add(int(owner.read_text(encoding="ascii").strip() or 0))
+            written = owner.read_text(encoding="ascii").strip() if owner.exists() else ""
+            if written:  # empty: killed between making the folder and writing it
+                pids.add(int(written))
         except (OSError, ValueError):  # removed meanwhile, not ours to read, not a pid
             continue
         if not any(_alive(pid) for pid in pids):

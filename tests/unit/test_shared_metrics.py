@@ -30,7 +30,7 @@ def folder(parent: Path, name: str, *, files: list[int], service: int | None, ag
         (made / f"histogram_{pid}.db").write_bytes(bytes(8))
         (made / f"gauge_livesum_{pid}.db").write_bytes(bytes(8))
     if service is not None:
-        (made / SERVICE_PID_FILE).write_text(f"{service}\n", encoding="ascii")
+        (made / SERVICE_PID_FILE).write_text(f"{service}\n" if service else "", encoding="ascii")
     at = time.time() - age_s
     os.utime(made, (at, at))
     return made
@@ -43,9 +43,10 @@ def test_only_the_folders_of_services_that_are_gone_are_removed(tmp_path: Path) 
     running = folder(tmp_path, "running", files=[dead, me], service=dead, age_s=120)
     idle = folder(tmp_path, "idle", files=[], service=me, age_s=120)  # no request yet
     starting = folder(tmp_path, "starting", files=[], service=None, age_s=5)
+    unwritten = folder(tmp_path, "unwritten", files=[], service=0, age_s=120)  # empty service.pid
     other = tmp_path / "camgrid-bench-x"
     other.mkdir()
-    assert sorted(remove_abandoned_metrics(tmp_path)) == [killed, no_files]
+    assert sorted(remove_abandoned_metrics(tmp_path)) == [killed, no_files, unwritten]
     assert [p.exists() for p in (killed, no_files, running, idle, starting, other)] == [
         False,
         False,
