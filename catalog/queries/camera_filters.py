@@ -61,6 +61,7 @@ __all__ = [
     "BBox",
     "CameraFilter",
     "Driver",
+    "SearchCaps",
     "drivers",
     "near_box",
     "near_center",
@@ -84,17 +85,23 @@ _ROUNDING_DEG: Final = 1e-7
 #: 0.006); the slack covers the square-root term at 105°E and rounding.
 CRS_SLOPE: Final = 0.1
 CRS_SLACK_DEG: Final = 1e-5
-#: Most candidates listed from one index, by driver: beyond it a walk in uid
-#: order is cheaper. A walk finds a page after about page * N / count rows,
-#: listing costs about count, so the two meet near sqrt(page * N * walk cost /
-#: list cost): a few thousand at 200,000 cameras. Walks decide text and tags
-#: row by row, dearer than the columns of the walk index, so those drivers
-#: may list a little more before a walk pays off.
+#: Most candidates listed from one index, by driver, at `CAPS_CAMERAS` cameras
+#: and pages of `CAPS_PAGE`: beyond it a walk in uid order is cheaper. A walk
+#: finds a page after about page * N / count rows, listing costs about count,
+#: so the two meet near sqrt(page * N * walk cost / list cost): a few thousand
+#: at 200,000 cameras, a few hundred at 2,000 (`SearchCaps` scales them). Walks
+#: decide text and tags row by row, dearer than the columns of the walk index,
+#: so those drivers may list a little more before a walk pays off.
 CAPS: Final = {"q": 4500, "tag": 4000}
 DEFAULT_CAP: Final = 3000
 #: Text and tags are counted up to this many candidates: a walk in uid order
-#: past that cap still keeps to their candidates (`Driver.prefilter`).
+#: past that cap still keeps to their candidates (`Driver.prefilter`). Listing
+#: them costs about count, a membership test saves a little on each of the
+#: page * N / count rows the walk reads: the same square root.
 PREFILTER_MOST: Final = 10_000
+#: The catalog size and page the caps above were measured at (bench/catalog.py).
+CAPS_CAMERAS: Final = 200_000
+CAPS_PAGE: Final = 101
 
 BBox = tuple[float, float, float, float]
 
@@ -373,6 +380,41 @@ class Driver:
     def ordered(self) -> bool:
         """One value of an indexed column: its `(column, uid)` index yields uid order."""
         return self.column is not None and len(self.values) == 1
+
+
+@dataclass(frozen=True)
+class SearchCaps:
+    """The caps of one search: those above, scaled to its catalog and page.
+
+    Where listing and walking meet grows with sqrt(page * cameras), so a
+    catalog of 2,000 cameras walks from about a tenth of the caps measured
+    at 200,000. The caps are never raised above those measured ones. They
+    only choose where a search starts, never what it finds.
+    """
+
+    #: (cameras, page), or None for the caps as measured (size unknown).
+    size: tuple[int, int] | None = None
+
+    @classmethod
+    def of_search(cls, cameras: int | None, page: int) -> SearchCaps:
+        """The caps for a catalog of about `cameras` (None: unknown) and pages of `page` rows."""
+        return cls(None if cameras is None else (max(cameras, 0), page))
+
+    def _scaled(self, measured: int) -> int:
+        if self.size is None:
+            return measured
+        cameras, page = self.size
+        scaled = math.isqrt(measured * measured * cameras * page // (CAPS_CAMERAS * CAPS_PAGE))
+        return max(1, min(measured, scaled))
+
+    def cap(self, driver: Driver) -> int:
+        """The most candidates worth listing from `driver` in this search."""
+        return self._scaled(driver.cap)
+
+    @property
+    def prefilter_most(self) -> int:
+        """The most candidates a walk keeps to (`Driver.prefilter`) in this search."""
+        return self._scaled(PREFILTER_MOST)
 
 
 def _driver(

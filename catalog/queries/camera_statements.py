@@ -20,6 +20,7 @@ from typing import Any, Final
 from sqlalchemy import (
     ColumnElement,
     Float,
+    Integer,
     ScalarSelect,
     Select,
     SQLColumnExpression,
@@ -119,13 +120,13 @@ def candidates_select(search: Search, name: str) -> Select[Any]:
 def sole_select(search: Search) -> Select[Any]:
     """The capped count of the search's one driver, and its packed candidates within the cap.
 
-    The candidates are listed only when their count is within the cap (a
-    CASE evaluates its branch only when taken): a filter that matches many
-    cameras costs its capped count, as in `_smallest`.
+    The candidates are listed only when their count is within the cap (bound
+    as `cap`; a CASE evaluates its branch only when taken): a filter that
+    matches many cameras costs its capped count, as in `_smallest`.
     """
     (driver,) = search.drivers
     count = select(driver.candidates.count.label("n")).subquery()
-    within = count.c.n <= driver.cap
+    within = count.c.n <= bindparam("cap", type_=Integer)
     return select(count.c.n, case((within, packed_uids(search.dialect, driver)), else_=None))
 
 

@@ -7,9 +7,10 @@ How a page is found at province scale (hundreds of thousands of cameras):
 
 1. Every filter that an index can list candidates for (a `Driver`) is
    counted, capped just above its cap, in one round trip.
-2. When the smallest count is within its cap, the search starts from that
-   filter: its candidates are listed, sorted, and read in uid order in
-   growing chunks, every condition applied, until the page is full.
+2. When the smallest count is within its cap (scaled to the catalog's size
+   and the page, `SearchCaps`), the search starts from that filter: its
+   candidates are listed, sorted, and read in uid order in growing chunks,
+   every condition applied, until the page is full.
 3. Otherwise every filter matches many cameras, and the search walks the
    cameras in uid order (through a composite `(column, uid)` index when one
    filter is a single value, else through the covering walk index on
@@ -27,21 +28,23 @@ distinct search: a repeated search costs its execution only.
 from __future__ import annotations
 
 import json
+import time
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias, TypeVar
 
+from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.crs import haversine_m
 from catalog.models import Camera
 from catalog.queries.camera_filters import (
     CRS_MARGIN_DEG,
-    PREFILTER_MOST,
     CameraFilter,
     Driver,
     LocationCheck,
+    SearchCaps,
     bound_values,
     near_box,
     near_center,
@@ -69,7 +72,7 @@ from catalog.queries.camera_statements import (
     walk_select,
 )
 from catalog.queries.cursors import decode_cursor, encode_cursor
-from catalog.queries.reader import Reader, dialect_of
+from catalog.queries.reader import Reader, connection_of, dialect_of
 from catalog.queries.text import escape_like, pg_text_estimate
 
 __all__ = [
@@ -92,6 +95,9 @@ _MIN_BATCH: Final = 500
 FIRST_RING_M: Final = 1000.0
 # The first chunk of sorted candidates read in the candidate plan; each next one is 4x.
 _FIRST_CHUNK: Final = 256
+# How long a connection keeps the catalog's size (it only chooses plans).
+_SIZE_TTL_S: Final = 30.0
+_SIZE_KEY: Final = "camgrid_catalog_size"
 
 T = TypeVar("T")
 # A row of `rows_select`: (uid, lon, lat, then the shape's columns).
@@ -106,14 +112,38 @@ async def _search(session: Reader, f: CameraFilter, *, boxes: bool = True) -> Se
     return Search(f, dialect, boxes, estimate)
 
 
-async def _smallest(session: Reader, search: Search) -> _Counted:
+async def catalog_size(session: Reader) -> int | None:
+    """About how many cameras the catalog holds (retired ones too), or None if unknown.
+
+    Read once per connection every `_SIZE_TTL_S` seconds, from what costs
+    nothing to read: SQLite's largest rowid (rows are upserted in place, so
+    at least the count), PostgreSQL's statistics (None before the first
+    ANALYZE).
+    """
+    conn = await connection_of(session)
+    kept: tuple[float, int | None] | None = conn.info.get(_SIZE_KEY)
+    now = time.monotonic()
+    if kept is not None and now - kept[0] < _SIZE_TTL_S:
+        return kept[1]
+    if dialect_of(session) == "sqlite":
+        read = "SELECT max(rowid) FROM cameras"
+    else:
+        read = "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('cameras')"
+    value = await session.scalar(sql_text(read))
+    size = None if value is None or value < 0 else int(value)
+    conn.info[_SIZE_KEY] = (now, size)
+    return size
+
+
+async def _smallest(session: Reader, search: Search, caps: SearchCaps | None = None) -> _Counted:
     """Every driver's (capped) count, and the one with the fewest candidates within its cap."""
     found = search.drivers
     if not found:
         return _Counted(None, {})
+    caps = caps or SearchCaps()
     counts = (await session.execute(counts_select(search))).one()
     counted = {d.name: int(c or 0) for c, d in zip(counts, found, strict=True)}
-    within = [(counted[d.name], d) for d in found if counted[d.name] <= d.cap]
+    within = [(counted[d.name], d) for d in found if counted[d.name] <= caps.cap(d)]
     return _Counted(min(within, key=lambda x: x[0])[1] if within else None, counted)
 
 
@@ -139,13 +169,14 @@ async def _candidate_uids(
 
 
 async def _sole_driver(
-    session: Reader, search: Search, after: str | None
+    session: Reader, search: Search, caps: SearchCaps, after: str | None
 ) -> tuple[_Counted, list[str]]:
     """`_smallest` and `_candidate_uids` for a search with one driver, in one statement."""
     (driver,) = search.drivers
-    n, packed = (await session.execute(sole_select(search))).one()
+    cap = caps.cap(driver)
+    n, packed = (await session.execute(sole_select(search), {"cap": cap})).one()
     counted = {driver.name: int(n or 0)}
-    if counted[driver.name] > driver.cap:
+    if counted[driver.name] > cap:
         return _Counted(None, counted), []
     return _Counted(driver, counted), _unpacked(search.dialect, packed, after)
 
@@ -188,23 +219,27 @@ async def find_cameras(
         d.ordered for d in found_drivers
     )
     uids: list[str] = []
+    caps = SearchCaps()
     if obvious:
         counted = _Counted(None, {})
-    elif len(found_drivers) == 1:
-        counted, uids = await _sole_driver(session, search, after)
     else:
-        counted = await _smallest(session, search)
-        if counted.best is not None:
-            uids = await _candidate_uids(session, search, counted.best, after)
+        caps = SearchCaps.of_search(await catalog_size(session), limit + 1)
+        if len(found_drivers) == 1:
+            counted, uids = await _sole_driver(session, search, caps, after)
+        else:
+            counted = await _smallest(session, search, caps)
+            if counted.best is not None:
+                uids = await _candidate_uids(session, search, counted.best, after)
     if counted.best is not None:
         found = await read.candidates(search, uids)
     else:
         # A walk still keeps to the candidates of text and tags when they are
         # few enough to hold (a membership test instead of reading each row).
+        most = caps.prefilter_most
         keep_to = tuple(
             d.name
             for d in found_drivers
-            if d.prefilter and counted.counts.get(d.name, PREFILTER_MOST + 1) <= PREFILTER_MOST
+            if d.prefilter and counted.counts.get(d.name, most + 1) <= most
         )
         found = await read.walk(search, after, keep_to)
     items = [shape.make(row, None) for row in found[:limit]]

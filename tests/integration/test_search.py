@@ -20,12 +20,21 @@ import pytest
 from sqlalchemy import delete, func, select, text, update
 
 from catalog.crs import from_wgs84, out_of_china, to_wgs84
-from catalog.db import Catalog
+from catalog.db import Catalog, open_catalog
 from catalog.models import CAMERA_STATUSES, Camera, GridCell, Snapshot
-from catalog.queries import camera_filters, snapshots
+from catalog.queries import camera_filters, camera_statements, snapshots
 from catalog.queries import cameras as cameras_module
-from catalog.queries.camera_filters import CRS_SLACK_DEG, CRS_SLOPE, CameraFilter, wgs84_prefilter
+from catalog.queries.camera_filters import (
+    CRS_SLACK_DEG,
+    CRS_SLOPE,
+    CameraFilter,
+    SearchCaps,
+    drivers,
+    wgs84_prefilter,
+)
+from catalog.queries.camera_rows import rendered_shape
 from catalog.queries.camera_statements import forget_statements
+from catalog.queries.cameras import find_cameras
 from catalog.queries.search_schema import camera_tags, camera_text
 from catalog.queries.snapshots import list_snapshots
 from catalog.queries.stats import stats
@@ -59,13 +68,15 @@ def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     are forgotten once the caps are shrunk, and again before they are restored.
     """
     settings = PLANS[request.param]
+    # The caps hold as given at any catalog size (`SearchCaps` scales nothing).
+    monkeypatch.setattr(camera_filters, "CAPS_CAMERAS", 1)
+    monkeypatch.setattr(camera_filters, "CAPS_PAGE", 1)
     if "caps" in settings:
         caps = settings["caps"]
         monkeypatch.setattr(camera_filters, "DEFAULT_CAP", caps)
         monkeypatch.setattr(camera_filters, "CAPS", {"q": caps, "tag": caps})
     if "prefilter" in settings:
         monkeypatch.setattr(camera_filters, "PREFILTER_MOST", settings["prefilter"])
-        monkeypatch.setattr(cameras_module, "PREFILTER_MOST", settings["prefilter"])
     if "ring" in settings:
         monkeypatch.setattr(cameras_module, "FIRST_RING_M", float(settings["ring"]))
     forget_statements()
@@ -88,6 +99,48 @@ async def test_every_plan_matches_brute_force(catalog: Catalog, plan: str) -> No
             assert row.distance_m == distance
         checked += bool(expected)
     assert checked > 45
+
+
+async def test_a_text_most_cameras_hold_is_walked_and_a_rare_one_listed(
+    catalog: Catalog,
+) -> None:
+    """At district size, a page of a text nearly every camera holds is found
+    sooner by walking the cameras than by listing every holder first."""
+    rows: list[Any] = [make_department("water")]
+    for i in range(120):
+        name = f"泵站{i}号" if i % 12 == 0 else f"路口{i}号"
+        rows.append(make_camera("water", f"c{i:03}", name=name, address="芦淞区建设路"))
+    await add_all(catalog, rows)
+    if catalog.dialect == "postgresql":
+        async with catalog.engine.begin() as conn:
+            await conn.execute(text("ANALYZE cameras"))  # its size, as autovacuum would
+    # Connections that have not read the catalog's size yet (it is kept for a while).
+    fresh = open_catalog(catalog.engine.url.render_as_string(hide_password=False))
+    shape = rendered_shape(fresh.engine.dialect)
+
+    async def plan_of(q: str, limit: int) -> tuple[list[str], str]:
+        walks = camera_statements.walk_select.cache_info()
+        chunks = camera_statements.chunk_select.cache_info()
+        async with fresh.engine.connect() as conn:
+            page = await find_cameras(conn, CameraFilter(q=q), shape, limit=limit)
+        walked = camera_statements.walk_select.cache_info()
+        chunked = camera_statements.chunk_select.cache_info()
+        took = {
+            "walk": walked.hits + walked.misses - walks.hits - walks.misses,
+            "list": chunked.hits + chunked.misses - chunks.hits - chunks.misses,
+        }
+        assert sorted(took.values()) == [0, 1], took
+        return [item.uid for item in page.items], max(took, key=lambda k: took[k])
+
+    try:
+        every = [f"water:c{i:03}" for i in range(120)]
+        assert await plan_of("淞区", 10) == (every[:10], "walk")
+        assert await plan_of("泵站", 10) == (every[::12], "list")
+        # The caps as measured (200,000 cameras) would have listed all 120 holders.
+        (text_driver,) = drivers(CameraFilter(q="淞区"), "sqlite")
+        assert SearchCaps.of_search(None, 11).cap(text_driver) > 120
+    finally:
+        await fresh.close()
 
 
 # Snapshots by area and time, through every plan.
