@@ -34,12 +34,11 @@ from sqlalchemy import (
 )
 
 from catalog.models import Camera
-from catalog.queries import camera_filters
+from catalog.queries import camera_drivers, camera_filters
+from catalog.queries.camera_drivers import Driver, drivers
 from catalog.queries.camera_filters import (
     FILTERS_KEPT,
     CameraFilter,
-    Driver,
-    drivers,
     in_box,
     one_of_bound,
     sql_conditions,
@@ -229,12 +228,12 @@ def box_params(box: tuple[float, float, float, float]) -> dict[str, float]:
 def forget_statements() -> None:
     """Drop every statement, condition and driver built so far.
 
-    For tests that change the caps (`camera_filters.CAPS`, `DEFAULT_CAP`,
+    For tests that change the caps (`camera_drivers.CAPS`, `DEFAULT_CAP`,
     `PREFILTER_MOST`), which drivers read when they are built.
     """
     for built in (
         camera_filters.built_conditions,
-        camera_filters.built_drivers,
+        camera_drivers.built_drivers,
         candidates_select,
         chunk_select,
         circle_box_select,

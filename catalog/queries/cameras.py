@@ -39,12 +39,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.crs import haversine_m
 from catalog.models import Camera
+from catalog.queries.camera_drivers import Driver, SearchCaps
 from catalog.queries.camera_filters import (
     CRS_MARGIN_DEG,
     CameraFilter,
-    Driver,
     LocationCheck,
-    SearchCaps,
     bound_values,
     near_box,
     near_center,
@@ -135,12 +134,15 @@ async def catalog_size(session: Reader) -> int | None:
     return size
 
 
-async def _smallest(session: Reader, search: Search, caps: SearchCaps | None = None) -> _Counted:
+#: The caps as measured, for searches that don't scale them (`_list_near`, `matching_uids`).
+_MEASURED_CAPS: Final = SearchCaps()
+
+
+async def _smallest(session: Reader, search: Search, caps: SearchCaps = _MEASURED_CAPS) -> _Counted:
     """Every driver's (capped) count, and the one with the fewest candidates within its cap."""
     found = search.drivers
     if not found:
         return _Counted(None, {})
-    caps = caps or SearchCaps()
     counts = (await session.execute(counts_select(search))).one()
     counted = {d.name: int(c or 0) for c, d in zip(counts, found, strict=True)}
     within = [(counted[d.name], d) for d in found if counted[d.name] <= caps.cap(d)]

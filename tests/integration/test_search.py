@@ -22,14 +22,13 @@ from sqlalchemy import delete, func, select, text, update
 from catalog.crs import from_wgs84, out_of_china, to_wgs84
 from catalog.db import Catalog, open_catalog
 from catalog.models import CAMERA_STATUSES, Camera, GridCell, Snapshot
-from catalog.queries import camera_filters, camera_statements, snapshots
+from catalog.queries import camera_drivers, camera_statements, snapshots
 from catalog.queries import cameras as cameras_module
+from catalog.queries.camera_drivers import SearchCaps, drivers
 from catalog.queries.camera_filters import (
     CRS_SLACK_DEG,
     CRS_SLOPE,
     CameraFilter,
-    SearchCaps,
-    drivers,
     wgs84_prefilter,
 )
 from catalog.queries.camera_rows import rendered_shape
@@ -69,14 +68,14 @@ def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     """
     settings = PLANS[request.param]
     # The caps hold as given at any catalog size (`SearchCaps` scales nothing).
-    monkeypatch.setattr(camera_filters, "CAPS_CAMERAS", 1)
-    monkeypatch.setattr(camera_filters, "CAPS_PAGE", 1)
+    monkeypatch.setattr(camera_drivers, "CAPS_CAMERAS", 1)
+    monkeypatch.setattr(camera_drivers, "CAPS_PAGE", 1)
     if "caps" in settings:
         caps = settings["caps"]
-        monkeypatch.setattr(camera_filters, "DEFAULT_CAP", caps)
-        monkeypatch.setattr(camera_filters, "CAPS", {"q": caps, "tag": caps})
+        monkeypatch.setattr(camera_drivers, "DEFAULT_CAP", caps)
+        monkeypatch.setattr(camera_drivers, "CAPS", {"q": caps, "tag": caps})
     if "prefilter" in settings:
-        monkeypatch.setattr(camera_filters, "PREFILTER_MOST", settings["prefilter"])
+        monkeypatch.setattr(camera_drivers, "PREFILTER_MOST", settings["prefilter"])
     if "ring" in settings:
         monkeypatch.setattr(cameras_module, "FIRST_RING_M", float(settings["ring"]))
     forget_statements()

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from catalog.queries.camera_filters import (
+from catalog.queries.camera_drivers import (
     CAPS,
     CAPS_CAMERAS,
     CAPS_PAGE,
     DEFAULT_CAP,
     PREFILTER_MOST,
-    CameraFilter,
     SearchCaps,
     drivers,
 )
+from catalog.queries.camera_filters import CameraFilter
 
 
 def _caps(caps: SearchCaps) -> dict[str, int]:
