@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from catalog import sqlite_driver
+from catalog.fair_pool import FairQueuePool
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PG_MIGRATION_LOCK = 7_200_281  # pg_advisory_lock key held while migrating
@@ -100,6 +101,7 @@ def create_engine(
             # beyond the pool cost more than the searches, and many threads spend
             # the CPU passing the interpreter lock between them: an API process
             # asks for a small pool (`api.app`); an ingest worker's polls need more.
+            poolclass=FairQueuePool,
             pool_size=sqlite_connections or 2 * pool_size,
             max_overflow=0,
             pool_timeout=30.0,
@@ -109,6 +111,7 @@ def create_engine(
     if backend == "postgresql":
         return create_async_engine(
             url,
+            poolclass=FairQueuePool,
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
