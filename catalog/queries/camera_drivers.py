@@ -9,7 +9,7 @@ search starts, never what it finds.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache, partial
 from typing import Any, Final
@@ -27,8 +27,8 @@ from catalog.queries.camera_filters import (
     near_box,
     near_center,
 )
-from catalog.queries.search_schema import camera_tags
-from catalog.queries.text import TRIGRAM, Candidates, capped_count, text_candidates
+from catalog.queries.search_schema import camera_bigrams, camera_tags
+from catalog.queries.text import TRIGRAM, Candidates, bigram_of, capped_count, text_candidates
 
 __all__ = [
     "CAPS",
@@ -39,6 +39,7 @@ __all__ = [
     "Driver",
     "SearchCaps",
     "drivers",
+    "walks_at_once",
 ]
 
 #: Most candidates listed from one index, by driver, at `CAPS_CAMERAS` cameras
@@ -67,8 +68,10 @@ class Driver:
     `cap` is the most candidates worth listing from it (the count is capped
     just above). `column` and `values` are set for a list of values of a
     column that has a `(column, uid)` index, which yields each value's
-    cameras in uid order. The candidates' statements are built when first
-    asked for (a walk never needs them).
+    cameras in uid order. That column is one of `cameras`, or of `table`,
+    which has a `uid` column a walk joins on (`camera_bigrams`). The
+    candidates' statements are built when first asked for (a walk never
+    needs them).
     """
 
     name: str
@@ -76,6 +79,7 @@ class Driver:
     cap: int
     column: Any = None
     values: tuple[str, ...] = ()
+    table: Any = None
     #: Counted beyond its cap, up to `PREFILTER_MOST`: when no filter is rare,
     #: a walk reads only its candidates (a cheap membership test per row).
     prefilter: bool = False
@@ -89,6 +93,21 @@ class Driver:
     def ordered(self) -> bool:
         """One value of an indexed column: its `(column, uid)` index yields uid order."""
         return self.column is not None and len(self.values) == 1
+
+
+def walks_at_once(found: Sequence[Driver]) -> bool:
+    """Whether a search with these drivers walks an index without counting them first.
+
+    So it does with only columns of `cameras`, one of them a single value:
+    walking that value's `(column, uid)` index is never worse than listing
+    its cameras. A search with one driver walks it when it is a single value
+    of any table's such index (a text of two characters).
+    """
+    if len(found) == 1:
+        return found[0].ordered
+    return all(d.column is not None and d.table is None for d in found) and any(
+        d.ordered for d in found
+    )
 
 
 @dataclass(frozen=True)
@@ -133,6 +152,7 @@ def _driver(
     values: tuple[str, ...] = (),
     *,
     prefilter: bool = False,
+    table: Any = None,
 ) -> Driver:
     cap = CAPS.get(name, DEFAULT_CAP)
     counted = PREFILTER_MOST if prefilter else cap
@@ -141,7 +161,7 @@ def _driver(
         stmt = uids()
         return Candidates(stmt, capped_count(stmt, counted))
 
-    return Driver(name, build, cap, column, values, prefilter=prefilter)
+    return Driver(name, build, cap, column, values, table, prefilter=prefilter)
 
 
 def drivers(
@@ -181,7 +201,14 @@ def built_drivers(
         )
     if f.tags:
         found.append(_driver("tag", partial(_tagged, f.tags), prefilter=True))
-    if f.q:
+    bigram = bigram_of(dialect, f.q) if f.q else None
+    if bigram is not None:
+        # Last of the columns: a walk follows a column of `cameras` when it can.
+        pieces = camera_bigrams.c.bigram
+        found.append(
+            _driver("q", partial(_with_bigram, bigram), pieces, (bigram,), table=camera_bigrams)
+        )
+    elif f.q:
         text = text_candidates(dialect, f.q, PREFILTER_MOST, text_estimate)
         if text is not None:
             # A walk keeps to the text's candidates only where the index finds
@@ -203,6 +230,10 @@ def built_drivers(
 
 def _tagged(tags: tuple[str, ...]) -> Any:
     return select(camera_tags.c.uid).where(camera_tags.c.tag.in_(tags))
+
+
+def _with_bigram(bigram: str) -> Any:
+    return select(camera_bigrams.c.uid).where(camera_bigrams.c.bigram == bigram)
 
 
 def _with_values(column: Any, values: tuple[str, ...]) -> Any:

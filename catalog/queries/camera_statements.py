@@ -141,7 +141,13 @@ def walk_select(
     past the uid of parameter `after`."""
     dialect = search.dialect
     key = uid_order(dialect)
-    conds = sql_conditions(search.f, dialect, index_free=dialect == "sqlite")
+    columns = [d for d in search.drivers if d.column is not None]
+    by = next((d for d in columns if d.ordered), columns[0] if columns else None)
+    if by is not None and len(by.values) > MERGE_MOST:
+        by = None
+    # Walking the pieces of `q` (`camera_bigrams`) decides it exactly: no test of it is left.
+    f = replace(search.f, q=None) if by is not None and by.table is not None else search.f
+    conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
     # Supersets of the answer, tested per row against a set built once,
     # never a place to start from: `+uid` on SQLite; on PostgreSQL `IS
     # TRUE` keeps the test a hashed subplan instead of a join to sort.
@@ -150,13 +156,16 @@ def walk_select(
         conds += [unindexed(Camera.uid).in_(c.uids) for c in kept]
     else:
         conds += [Camera.uid.in_(c.uids).is_(true()) for c in kept]
-    columns = [d for d in search.drivers if d.column is not None]
-    by = next((d for d in columns if d.ordered), columns[0] if columns else None)
-    if by is not None and len(by.values) > MERGE_MOST:
-        by = None
     past = [key > bindparam("after", type_=String)] if paged else []
     if by is None:
         stmt = rows_select(shape).where(*conds, *past)
+    elif by.ordered and by.table is not None:
+        # Ordered by the joined table's uid, whose index yields it (SQLite
+        # would sort by `cameras.uid`); the equal uids take the same bounds.
+        key = by.table.c.uid
+        past = [key > bindparam("after", type_=String)] if paged else []
+        joined = rows_select(shape).join(by.table, key == Camera.uid)
+        stmt = joined.where(by.column == by.values[0], *conds, *past)
     elif by.ordered:
         stmt = rows_select(shape).where(by.column == by.values[0], *conds, *past)
     else:

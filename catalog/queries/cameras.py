@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.crs import haversine_m
 from catalog.models import Camera
-from catalog.queries.camera_drivers import Driver, SearchCaps
+from catalog.queries.camera_drivers import Driver, SearchCaps, walks_at_once
 from catalog.queries.camera_filters import (
     CRS_MARGIN_DEG,
     CameraFilter,
@@ -214,12 +214,9 @@ async def find_cameras(
     found_drivers = search.drivers
     check = python_check(f)
     read = _Reader(session, check, limit, shape)
-    # Only column filters, one of them a single value: walking that value's
-    # (column, uid) index is never worse than listing its cameras. Otherwise
-    # count the candidates of each filter first.
-    obvious = all(d.column is not None for d in found_drivers) and any(
-        d.ordered for d in found_drivers
-    )
+    # Walk at once where that is never worse than listing (`walks_at_once`);
+    # otherwise count the candidates of each filter first.
+    obvious = walks_at_once(found_drivers)
     uids: list[str] = []
     caps = SearchCaps()
     if obvious:

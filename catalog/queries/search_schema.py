@@ -1,4 +1,4 @@
-"""The search-side tables that migration 0003 creates beside the models, as query handles.
+"""The search-side tables that migrations 0003 and 0007 create beside the models, as handles.
 
 These objects are not models: triggers keep them in step with `cameras`,
 and only `catalog.queries` reads them. They live in their own `MetaData`,
@@ -9,6 +9,9 @@ so `create_all` and Alembic's autogenerate never see them as the catalog's;
 - `camera_tags (tag, uid)`: one row per string in a camera's `tags` (both engines).
 - `camera_text (id, uid, name, address)`: a narrow copy of each camera's
   text with a stable integer key (SQLite only).
+- `camera_bigrams (bigram, uid)`: every two-character piece of each camera's
+  lowered name and address, kept by triggers on `camera_text` from
+  migration 0007, with `text_positions (n)` their helper (SQLite only).
 - `snapshot_tally (shard, n)`: how many snapshots there are, as the sum of
   `n` (kept by triggers on `snapshots`; both engines).
 - `camera_fts`: a contentless FTS5 trigram index of `camera_text` by `id`,
@@ -27,6 +30,7 @@ __all__ = [
     "FTS_PAD",
     "SEARCH_INDEX_PREFIX",
     "SEARCH_TABLES",
+    "camera_bigrams",
     "camera_fts",
     "camera_fts_instance",
     "camera_fts_row",
@@ -57,6 +61,12 @@ camera_text = Table(
     Column("uid", String),
     Column("name", String),
     Column("address", String),
+)
+camera_bigrams = Table(
+    "camera_bigrams",
+    search_metadata,
+    Column("bigram", String, primary_key=True),
+    Column("uid", String, primary_key=True),
 )
 camera_fts = Table(
     "camera_fts",
@@ -92,6 +102,8 @@ SEARCH_TABLES: Final = frozenset(
     {
         "camera_tags",
         "camera_text",
+        "camera_bigrams",
+        "text_positions",
         "camera_fts",
         "camera_fts_row",
         "camera_fts_instance",

@@ -13,7 +13,11 @@ Indexes only propose candidates, a superset of the answer (`text_candidates`):
 
 - SQLite, three characters or more: the FTS5 trigram index `camera_fts`. It
   folds case over all of Unicode, a superset of ASCII folding.
-- SQLite, one or two characters: every indexed text ends in two `FTS_PAD`
+- SQLite, two characters: `camera_bigrams`, every two-character piece of the
+  lowered texts, which decides the search exactly and lists each piece's
+  cameras in uid order (`bigram_of`; the search walks it as it walks a
+  column's index, `catalog.queries.camera_drivers`).
+- SQLite, one character: every indexed text ends in two `FTS_PAD`
   characters, so each of its characters starts a trigram; the cameras whose
   text holds `q` are among those with a trigram term that starts with `q`,
   found in the `fts5vocab` views by a range of terms.
@@ -52,6 +56,7 @@ from sqlalchemy.dialects.postgresql import array
 from catalog.models import Camera
 from catalog.queries.reader import Reader, connection_of
 from catalog.queries.search_schema import (
+    camera_bigrams,
     camera_fts,
     camera_fts_instance,
     camera_fts_row,
@@ -61,6 +66,7 @@ from catalog.queries.search_schema import (
 __all__ = [
     "TRIGRAM",
     "Candidates",
+    "bigram_of",
     "capped_count",
     "escape_like",
     "pg_text_estimate",
@@ -104,6 +110,12 @@ def text_condition(q: str, dialect: str, *, indexable: bool = False) -> ColumnEl
         return or_(
             Camera.name.ilike(pattern, escape="\\"), Camera.address.ilike(pattern, escape="\\")
         )
+    bigram = bigram_of(dialect, q)
+    if bigram is not None:
+        # Correlated to `cameras` only: a walk may join `camera_bigrams` itself.
+        pieces = camera_bigrams.alias("held_bigrams")
+        piece = pieces.c.bigram == bindparam("q_bigram", bigram, type_=String)
+        return exists().where(piece, pieces.c.uid == Camera.uid)
     needle = func.lower(bindparam("q_text", q, type_=String))
     if dialect == "sqlite":
         # Read from `camera_text`, the triggers' narrow copy: a search that
@@ -128,6 +140,18 @@ def capped_count(stmt: Select[str], cap: int) -> ScalarSelect[int]:
     """
     rows = stmt.with_only_columns(literal(1), maintain_column_froms=True).limit(cap + 1).subquery()
     return select(func.count()).select_from(rows).scalar_subquery()
+
+
+def bigram_of(dialect: str, q: str) -> str | None:
+    """The `camera_bigrams` piece that decides a search for `q`, if one does (SQLite).
+
+    Two characters, each ASCII or uncased: their lowered form is the one
+    SQLite's `lower()` gave the pieces, and a lowered text holds it exactly
+    when it is one of the text's pieces.
+    """
+    if dialect != "sqlite" or len(q) != 2 or "\x00" in q or not _short_and_plain(q):
+        return None
+    return q.lower()
 
 
 def _short_and_plain(q: str) -> bool:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, event, func, select, text, update
 
 from catalog.crs import from_wgs84, out_of_china, to_wgs84
 from catalog.db import Catalog, open_catalog
@@ -34,7 +34,7 @@ from catalog.queries.camera_filters import (
 from catalog.queries.camera_rows import rendered_shape
 from catalog.queries.camera_statements import forget_statements
 from catalog.queries.cameras import find_cameras
-from catalog.queries.search_schema import camera_tags, camera_text
+from catalog.queries.search_schema import camera_bigrams, camera_tags, camera_text
 from catalog.queries.snapshots import list_snapshots
 from catalog.queries.stats import stats
 from catalog.queries.text import escape_like
@@ -107,7 +107,7 @@ async def test_a_text_most_cameras_hold_is_walked_and_a_rare_one_listed(
     sooner by walking the cameras than by listing every holder first."""
     rows: list[Any] = [make_department("water")]
     for i in range(120):
-        name = f"泵站{i}号" if i % 12 == 0 else f"路口{i}号"
+        name = f"取水泵站{i}号" if i % 12 == 0 else f"路口{i}号"
         rows.append(make_camera("water", f"c{i:03}", name=name, address="芦淞区建设路"))
     await add_all(catalog, rows)
     if catalog.dialect == "postgresql":
@@ -115,31 +115,62 @@ async def test_a_text_most_cameras_hold_is_walked_and_a_rare_one_listed(
             await conn.execute(text("ANALYZE cameras"))  # its size, as autovacuum would
     # Connections that have not read the catalog's size yet (it is kept for a while).
     fresh = open_catalog(catalog.engine.url.render_as_string(hide_password=False))
-    shape = rendered_shape(fresh.engine.dialect)
-
-    async def plan_of(q: str, limit: int) -> tuple[list[str], str]:
-        walks = camera_statements.walk_select.cache_info()
-        chunks = camera_statements.chunk_select.cache_info()
-        async with fresh.engine.connect() as conn:
-            page = await find_cameras(conn, CameraFilter(q=q), shape, limit=limit)
-        walked = camera_statements.walk_select.cache_info()
-        chunked = camera_statements.chunk_select.cache_info()
-        took = {
-            "walk": walked.hits + walked.misses - walks.hits - walks.misses,
-            "list": chunked.hits + chunked.misses - chunks.hits - chunks.misses,
-        }
-        assert sorted(took.values()) == [0, 1], took
-        return [item.uid for item in page.items], max(took, key=lambda k: took[k])
 
     try:
         every = [f"water:c{i:03}" for i in range(120)]
-        assert await plan_of("淞区", 10) == (every[:10], "walk")
-        assert await plan_of("泵站", 10) == (every[::12], "list")
+        assert await plan_of(fresh, "芦淞区", 10) == (every[:10], "walk")
+        assert await plan_of(fresh, "水泵站", 10) == (every[::12], "list")
         # The caps as measured (200,000 cameras) would have listed all 120 holders.
-        (text_driver,) = drivers(CameraFilter(q="淞区"), "sqlite")
+        (text_driver,) = drivers(CameraFilter(q="芦淞区"), "sqlite")
         assert SearchCaps.of_search(None, 11).cap(text_driver) > 120
     finally:
         await fresh.close()
+
+
+async def plan_of(catalog: Catalog, q: str, limit: int) -> tuple[list[str], str]:
+    """The uids of a page of `q`, and how it was found: by a walk, or from a list."""
+    shape = rendered_shape(catalog.engine.dialect)
+    walks = camera_statements.walk_select.cache_info()
+    chunks = camera_statements.chunk_select.cache_info()
+    async with catalog.engine.connect() as conn:
+        page = await find_cameras(conn, CameraFilter(q=q), shape, limit=limit)
+    walked = camera_statements.walk_select.cache_info()
+    chunked = camera_statements.chunk_select.cache_info()
+    took = {
+        "walk": walked.hits + walked.misses - walks.hits - walks.misses,
+        "list": chunked.hits + chunked.misses - chunks.hits - chunks.misses,
+    }
+    assert sorted(took.values()) == [0, 1], took
+    return [item.uid for item in page.items], max(took, key=lambda k: took[k])
+
+
+@pytest.mark.parametrize("catalog", ["sqlite"], indirect=True)  # camera_bigrams is SQLite's
+async def test_two_characters_walk_their_pieces_in_one_statement(catalog: Catalog) -> None:
+    """A two-character text, common or rare, is one walk of `camera_bigrams` in uid order:
+    no count of its candidates first, and the page and its cursor are exact."""
+    rows: list[Any] = [make_department("water")]
+    for i in range(120):
+        name = f"取水泵站{i}号" if i % 12 == 0 else f"路口{i}号"
+        rows.append(make_camera("water", f"c{i:03}", name=name, address="芦淞区建设路"))
+    rows.append(make_camera("water", "x", name="Pump AB", address=""))
+    await add_all(catalog, rows)
+    every = [f"water:c{i:03}" for i in range(120)]
+    executed: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        executed.append(statement)
+
+    event.listen(catalog.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        assert await plan_of(catalog, "淞区", 10) == (every[:10], "walk")
+        assert await plan_of(catalog, "泵站", 100) == (every[::12], "walk")
+        assert await plan_of(catalog, "ab", 10) == (["water:x"], "walk")
+        assert await plan_of(catalog, "Mp", 10) == (["water:x"], "walk")
+    finally:
+        event.remove(catalog.engine.sync_engine, "before_cursor_execute", record)
+    assert len(executed) == 4, executed  # one statement a page
+    assert all("camera_bigrams" in sql for sql in executed)
+    assert await uids(catalog, CameraFilter(q="淞区"), limit=7) == every  # page after page
 
 
 # Snapshots by area and time, through every plan.
@@ -371,7 +402,7 @@ async def test_text_search_equals_ilike_on_every_engine(
         assert expected == plain
 
 
-@pytest.mark.parametrize("catalog", ["sqlite"], indirect=True)  # the FTS5 index is SQLite's
+@pytest.mark.parametrize("catalog", ["sqlite"], indirect=True)  # FTS5 and bigrams are SQLite's
 async def test_fts_finds_nothing_stale_after_many_changes(catalog: Catalog) -> None:
     rng = random.Random(9)
     words = ["建设", "红旗", "路口", "泵站", "Gate", "north", "湘江"]
@@ -388,6 +419,14 @@ async def test_fts_finds_nothing_stale_after_many_changes(catalog: Catalog) -> N
         assert docs == 30  # ...and holds every camera once, none twice, none stale
         count = await session.scalar(select(func.count()).select_from(camera_text))
         assert count == 30
+        bigrams = {(b, uid) for b, uid in await session.execute(select(camera_bigrams))}
+    pieces = {
+        (text[i : i + 2], camera.uid)
+        for camera in await cameras_now(catalog)
+        for text in (camera.name.lower(), camera.address.lower())
+        for i in range(len(text) - 1)
+    }
+    assert bigrams == pieces  # every piece of every text now, and no other
     await assert_in_step(catalog, [*words, "设红", "口泵", "h", "e", "建"])
 
 
@@ -453,7 +492,8 @@ async def test_the_snapshot_tally_follows_inserts_and_deletes(catalog: Catalog) 
 
 
 SQLITE_TRIGGERS = {
-    "camera_text_ai", "camera_text_ad", "camera_text_au", "cameras_search_ai",
+    "camera_text_ai", "camera_text_ad", "camera_text_au", "camera_text_bigrams_ai",
+    "camera_text_bigrams_ad", "camera_text_bigrams_au", "cameras_search_ai",
     "cameras_search_tags_au", "cameras_search_text_au", "cameras_search_ad",
     "snapshots_tally_ai", "snapshots_tally_ad",
 }  # fmt: skip
