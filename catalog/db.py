@@ -79,12 +79,14 @@ def create_engine(
     base_dir: Path | None = None,
     pool_size: int = 10,
     sqlite_connections: int | None = None,
+    sqlite_inline_reads: bool = False,
 ) -> AsyncEngine:
     """An async engine for a catalog URL (`sqlite+aiosqlite:///…` or `postgresql+asyncpg://…`).
 
     PostgreSQL keeps `pool_size` connections and opens as many more for a
     burst; SQLite keeps `sqlite_connections` (default: both of those) and
-    opens none beyond.
+    opens none beyond, and with `sqlite_inline_reads` runs a SELECT on the
+    event loop's thread (`catalog.sqlite_driver`).
     """
     url = resolve_url(url, base_dir or Path.cwd())
     backend = make_url(url).get_backend_name()
@@ -93,7 +95,9 @@ def create_engine(
         engine = create_async_engine(
             url,
             # One trip to the connection's thread per statement (see sqlite_driver).
-            async_creator=lambda: sqlite_driver.connect(database, timeout=30),
+            async_creator=lambda: sqlite_driver.connect(
+                database, inline_reads=sqlite_inline_reads, timeout=30
+            ),
             json_deserializer=orjson.loads,
             # Every connection is a thread of aiosqlite's, always open: as many as
             # PostgreSQL's pool and overflow together, none opened beyond. Measured
@@ -140,10 +144,15 @@ def open_catalog(
     base_dir: Path | None = None,
     pool_size: int = 10,
     sqlite_connections: int | None = None,
+    sqlite_inline_reads: bool = False,
 ) -> Catalog:
-    """Open (not migrate) the catalog at `url` (pools as `create_engine` makes them)."""
+    """Open (not migrate) the catalog at `url` (pools and reads as `create_engine` makes them)."""
     engine = create_engine(
-        url, base_dir=base_dir, pool_size=pool_size, sqlite_connections=sqlite_connections
+        url,
+        base_dir=base_dir,
+        pool_size=pool_size,
+        sqlite_connections=sqlite_connections,
+        sqlite_inline_reads=sqlite_inline_reads,
     )
     return Catalog(engine, async_sessionmaker(engine, expire_on_commit=False))
 

@@ -1,7 +1,11 @@
-"""The SQLite driver: one trip per statement, and the same answers as aiosqlite's own cursors."""
+"""The SQLite driver: one trip per statement (none for the API's reads), and the same answers
+as aiosqlite's own cursors."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
@@ -29,9 +33,11 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     sent: list[str] = []
     original = cast(Callable[..., Awaitable[Any]], aiosqlite.Connection._execute)
 
-    async def counted(self: aiosqlite.Connection, fn: Callable[..., Any], *args: Any) -> Any:
+    async def counted(
+        self: aiosqlite.Connection, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
         sent.append(getattr(fn, "__name__", repr(fn)))
-        return await original(self, fn, *args)
+        return await original(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
     return sent
@@ -112,3 +118,59 @@ async def test_an_error_reaches_the_caller_and_the_connection_goes_on(catalog: C
             await session.execute(text("SELECT * FROM missing"))
     async with catalog.sessions() as session:
         assert (await session.execute(text("SELECT 42"))).scalar_one() == 42
+
+
+@pytest.fixture
+async def inline(tmp_path: Path, catalog: Catalog) -> AsyncIterator[Catalog]:
+    """The same file opened as the API opens it: SELECTs on the event loop's thread."""
+    opened = open_catalog(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", sqlite_inline_reads=True)
+    yield opened
+    await opened.close()
+
+
+async def test_the_apis_reads_make_no_trip_and_its_writes_do(
+    inline: Catalog, trips: list[str]
+) -> None:
+    async with inline.sessions() as session:
+        await session.execute(text("SELECT 1"))  # the pool's connection is made here
+    trips.clear()
+    async with inline.sessions() as session, session.begin():
+        await session.execute(text("INSERT INTO t (name) VALUES ('a'), ('b')"))
+        rows = (await session.execute(text("SELECT id, name FROM t ORDER BY id"))).all()
+        assert [tuple(r) for r in rows] == [(1, "a"), (2, "b")]
+    assert trips == ["trip", "commit"]  # the INSERT and the commit; not the SELECT
+    trips.clear()
+    async with inline.engine.connect() as conn:
+        rows = (await conn.execute(text("select name from t where id = :i"), {"i": 2})).all()
+    assert [tuple(r) for r in rows] == [("b",)]
+    assert trips == []
+
+
+async def test_a_write_waiting_for_the_lock_blocks_no_read(tmp_path: Path, inline: Catalog) -> None:
+    """Another process holds the write lock: the API's INSERT waits on its connection's
+    thread while the event loop goes on answering reads, then lands once the lock is free."""
+    other = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t (name) VALUES ('first')")
+
+    async def insert() -> float:
+        async with inline.sessions() as session, session.begin():
+            await session.execute(text("INSERT INTO t (name) VALUES ('second')"))
+        return time.monotonic()
+
+    writing = asyncio.create_task(insert())
+    answered = []
+    for _ in range(5):
+        await asyncio.sleep(0.05)
+        async with inline.engine.connect() as conn:
+            answered.append((await conn.execute(text("SELECT count(*) FROM t"))).scalar_one())
+        answered_at = time.monotonic()
+    assert answered == [0] * 5  # reads went on, and saw no uncommitted row
+    assert not writing.done()
+    other.execute("COMMIT")
+    other.close()
+    landed_at = await asyncio.wait_for(writing, 10)
+    assert landed_at > answered_at
+    async with inline.engine.connect() as conn:
+        names = (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all()
+    assert names == ["first", "second"]
