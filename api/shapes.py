@@ -124,7 +124,7 @@ def _completed(item: RenderedCamera, **extra: Any) -> orjson.Fragment:
     added = orjson.dumps(extra)
     # Both are JSON objects: the database's without its closing brace, then ours
     # without its opening one.
-    return orjson.Fragment(f"{item.json[:-1]},".encode() + added[1:])
+    return orjson.Fragment(item.json[:-1] + b"," + added[1:])
 
 
 def rendered_json(item: RenderedCamera, crs: str = "wgs84") -> orjson.Fragment:

@@ -25,6 +25,7 @@ from typing import Any, Final, Generic, NamedTuple, TypeVar
 from sqlalchemy import (
     JSON,
     ColumnElement,
+    LargeBinary,
     Select,
     String,
     Text,
@@ -78,14 +79,16 @@ class CameraRow:
 class RenderedCamera(NamedTuple):
     """A camera's list shape as JSON text (every field but `location`), and its place.
 
-    `json` is a JSON object as the database wrote it; `lon`/`lat` are WGS-84
-    (None when the camera has no location); `distance_m` is set under `near`.
+    `json` is a JSON object as the database wrote it, as UTF-8 bytes (the
+    answer is bytes too: read as text, a page of Chinese names was decoded
+    and encoded again for nothing); `lon`/`lat` are WGS-84 (None when the
+    camera has no location); `distance_m` is set under `near`.
     """
 
     uid: str
     lon: float | None
     lat: float | None
-    json: str
+    json: bytes
     distance_m: float | None = None
 
 
@@ -190,7 +193,7 @@ def _json_value(column: Any, dialect: str, *, empty: str | None = None) -> Colum
 
 
 def _rendered_sql(engine_dialect: Dialect) -> str:
-    """The SQL of a camera's list shape as a JSON object, for the engine's dialect.
+    """The SQL of a camera's list shape as a JSON object in UTF-8 bytes, for the engine's dialect.
 
     Every value but `location`: the API adds that in the `crs` asked for,
     from the row's WGS-84 `lon`/`lat` (a float written by Python is the
@@ -217,9 +220,9 @@ def _rendered_sql(engine_dialect: Dialect) -> str:
     for key, value in fields.items():
         pairs += [literal_column(f"'{key}'"), value]
     if dialect == "sqlite":
-        expression: ColumnElement[Any] = func.json_object(*pairs)
+        expression: ColumnElement[Any] = cast(func.json_object(*pairs), LargeBinary)
     else:
-        expression = cast(func.json_build_object(*pairs), Text)
+        expression = func.convert_to(cast(func.json_build_object(*pairs), Text), "UTF8")
     compiled = expression.compile(dialect=engine_dialect, compile_kwargs={"literal_binds": True})
     return str(compiled)
 
@@ -259,5 +262,5 @@ def rendered_shape(dialect: Dialect) -> RowShape[RenderedCamera]:
     on every request, and a literal column costs it nothing to build or to
     look up in SQLAlchemy's statement cache.
     """
-    column = literal_column(_rendered_sql(dialect), type_=String)
+    column = literal_column(_rendered_sql(dialect), type_=LargeBinary)
     return RowShape((column,), _rendered_row)
