@@ -71,7 +71,7 @@ from catalog.queries.camera_statements import (
     walk_select,
 )
 from catalog.queries.cursors import decode_cursor, encode_cursor
-from catalog.queries.reader import Reader, connection_of, dialect_of
+from catalog.queries.reader import Reader, connection_of, dialect_of, fetch_all
 from catalog.queries.text import escape_like, pg_text_estimate
 
 __all__ = [
@@ -143,7 +143,7 @@ async def _smallest(session: Reader, search: Search, caps: SearchCaps = _MEASURE
     found = search.drivers
     if not found:
         return _Counted(None, {})
-    counts = (await session.execute(counts_select(search))).one()
+    (counts,) = await fetch_all(session, counts_select(search))
     counted = {d.name: int(c or 0) for c, d in zip(counts, found, strict=True)}
     within = [(counted[d.name], d) for d in found if counted[d.name] <= caps.cap(d)]
     return _Counted(min(within, key=lambda x: x[0])[1] if within else None, counted)
@@ -166,7 +166,7 @@ async def _candidate_uids(
     session: Reader, search: Search, driver: Driver, after: str | None
 ) -> list[str]:
     """The candidates of the search's `driver` in uid (code point) order, after `after`."""
-    packed = await session.scalar(candidates_select(search, driver.name))
+    ((packed,),) = await fetch_all(session, candidates_select(search, driver.name))
     return _unpacked(search.dialect, packed, after)
 
 
@@ -176,7 +176,7 @@ async def _sole_driver(
     """`_smallest` and `_candidate_uids` for a search with one driver, in one statement."""
     (driver,) = search.drivers
     cap = caps.cap(driver)
-    n, packed = (await session.execute(sole_select(search), {"cap": cap})).one()
+    ((n, packed),) = await fetch_all(session, sole_select(search), {"cap": cap})
     counted = {driver.name: int(n or 0)}
     if counted[driver.name] > cap:
         return _Counted(None, counted), []
@@ -285,9 +285,9 @@ class _Reader:
             start, size = start + size, size * 4
             if check is None:
                 page = chunk_select(search, self.shape, self.limit + 1 - len(found))
-                found.extend((await self.session.execute(page, chunk)).all())
+                found.extend(await fetch_all(self.session, page, chunk))
                 continue
-            rows = (await self.session.execute(chunk_select(search, None, None), chunk)).all()
+            rows = await fetch_all(self.session, chunk_select(search, None, None), chunk)
             kept.extend(uid for uid, lon, lat in rows if check(lon, lat))
         if check is None or not kept:
             return found
@@ -309,7 +309,7 @@ class _Reader:
         while len(found) <= self.limit:
             stmt = walk_select(search, self.shape, keep_to, after is not None, batch)
             past = {} if after is None else {"after": after}
-            rows = (await self.session.execute(stmt, past)).all()
+            rows = await fetch_all(self.session, stmt, past)
             found.extend(self._keep(rows))
             if len(rows) < batch:
                 break
@@ -321,7 +321,7 @@ async def _rows_of(session: Reader, shape: RowShape[Any], uids: Sequence[str]) -
     """The rows of `shape` of these uids (those that exist), in uid order."""
     dialect = dialect_of(session)
     params = {"uids": bound_values(dialect, uids)}
-    return list((await session.execute(members_select(shape, dialect), params)).all())
+    return list(await fetch_all(session, members_select(shape, dialect), params))
 
 
 # near: distances measured in Python, from candidates or over growing rings.
@@ -366,10 +366,10 @@ async def _list_near(
     search = await _search(session, f, boxes=False)
     best = (await _smallest(session, search)).best
     if best is not None:
-        uids = list(set(await session.scalars(best.candidates.uids)))
+        uids = list({uid for (uid,) in await fetch_all(session, best.candidates.uids)})
         box = box_params(near_box(circle.lon, circle.lat, circle.radius))
         params = {"chunk": bound_values(search.dialect, uids), **box}
-        rows = (await session.execute(circle_box_select(search, True), params)).all()
+        rows = await fetch_all(session, circle_box_select(search, True), params)
         measured = circle.measure(rows, circle.radius)
     else:
         measured = await _rings(session, circle, search, limit)
@@ -394,7 +394,7 @@ async def _rings(session: Reader, circle: _Circle, search: Search, limit: int) -
     while True:
         within = min(inner + step, circle.radius)
         box = box_params(near_box(circle.lon, circle.lat, within))
-        rows = (await session.execute(circle_box_select(search, False), box)).all()
+        rows = await fetch_all(session, circle_box_select(search, False), box)
         measured = circle.measure(rows, within)
         if len(measured) > limit or within >= circle.radius:
             return measured

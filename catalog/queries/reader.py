@@ -3,17 +3,36 @@
 A page of ORM rows (`camera_rows.DETAIL`) needs a session. Every other shape
 reads plain rows, which a connection gives for less: no ORM result loading
 and no session to open and close, about a tenth of a search's CPU.
+
+`fetch_all` goes further on a connection that reads SQLite on the event
+loop's thread (the API's, `catalog.sqlite_driver`): it runs the statement's
+SQL, compiled once, straight on sqlite3. SQLAlchemy's own execution (its
+cache key, result metadata and rows) cost a two-character search 0.16 ms
+of its 0.96 ms in process. A statement whose parameters or columns need
+SQLAlchemy (an expanding IN list, a column type that converts what it
+reads) still goes through SQLAlchemy.
 """
 
 from __future__ import annotations
 
-from typing import TypeAlias
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, TypeAlias
 
+from sqlalchemy import Select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-__all__ = ["Reader", "connection_of", "dialect_of"]
+from catalog.sqlite_driver import PrefetchConnection
+
+__all__ = ["Reader", "connection_of", "dialect_of", "fetch_all"]
 
 Reader: TypeAlias = AsyncSession | AsyncConnection
+
+#: Statements whose SQL is kept compiled (the searches keep about this many of their own).
+_COMPILED_KEPT = 2048
 
 
 def dialect_of(db: Reader) -> str:
@@ -28,3 +47,67 @@ async def connection_of(db: Reader) -> AsyncConnection:
     if isinstance(db, AsyncSession):
         return await db.connection()
     return db
+
+
+async def fetch_all(
+    db: Reader, stmt: Select[*tuple[Any, ...]], params: Mapping[str, Any] | None = None
+) -> Sequence[Sequence[Any]]:
+    """Every row of `stmt` with `params`, each indexable by column position."""
+    if isinstance(db, AsyncConnection) and db.dialect.name == "sqlite":
+        here = await _inline_sqlite(db)
+        plan = None if here is None else _plan(stmt, db.dialect)
+        if here is not None and plan is not None:
+            rows: list[Sequence[Any]] = here.execute(plan.sql, plan.values(params or {})).fetchall()
+            return rows
+    found: Sequence[Sequence[Any]] = (await db.execute(stmt, params)).all()
+    return found
+
+
+async def _inline_sqlite(conn: AsyncConnection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under `conn`, if it reads on the event loop's thread."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    if isinstance(driver, PrefetchConnection) and driver.inline_reads:
+        return driver._conn
+    return None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A statement's SQL with its parameters in order: the bound ones, and those to give."""
+
+    sql: str
+    names: tuple[str, ...]
+    bound: Mapping[str, Any]
+    convert: Mapping[str, Callable[[Any], Any]]
+
+    def values(self, given: Mapping[str, Any]) -> list[Any]:
+        """The parameters in order: those given (as SQLAlchemy would, over bound ones)."""
+        values = []
+        for name in self.names:
+            if name not in given:
+                values.append(self.bound[name])
+                continue
+            convert = self.convert.get(name)
+            values.append(given[name] if convert is None else convert(given[name]))
+        return values
+
+
+@lru_cache(maxsize=_COMPILED_KEPT)
+def _plan(stmt: Select[*tuple[Any, ...]], dialect: Dialect) -> _Plan | None:
+    """`stmt` compiled for sqlite3, or None where SQLAlchemy must run it."""
+    compiled = stmt.compile(dialect=dialect)
+    if "POSTCOMPILE" in compiled.string or compiled.positiontup is None:
+        return None  # parameters only known at execution
+    if any(c.type.result_processor(dialect, None) for c in stmt.selected_columns):
+        return None  # a column that converts what it reads
+    bound: dict[str, Any] = {}
+    convert: dict[str, Callable[[Any], Any]] = {}
+    for name in compiled.positiontup:
+        bind = compiled.binds[name]
+        processor = bind.type.bind_processor(dialect)
+        if processor is not None:
+            convert[name] = processor
+        if not bind.required:
+            value = bind.effective_value
+            bound[name] = value if processor is None or value is None else processor(value)
+    return _Plan(compiled.string, tuple(compiled.positiontup), bound, convert)
