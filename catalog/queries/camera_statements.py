@@ -184,15 +184,17 @@ def walk_select(
 
 @lru_cache(maxsize=FILTERS_KEPT)
 def chunk_select(
-    search: Search, shape: RowShape[Any] | None, limit: int | None
+    search: Search, shape: RowShape[Any] | None, limit: int | None, text_decided: bool = False
 ) -> Select[*tuple[Any, ...]]:
     """The matches of `search` among the uids of parameter `chunk`, in uid order: up to
     `limit` rows of `shape`, or with no shape every match's `(uid, lon, lat)`.
 
     On SQLite the conditions stay off their indexes: the chunk is where the read starts.
+    With `text_decided` the chunk holds only cameras that hold `q`: it is not tested again.
     """
     dialect = search.dialect
-    conds = sql_conditions(search.f, dialect, index_free=dialect == "sqlite")
+    f = replace(search.f, q=None) if text_decided else search.f
+    conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
     member = one_of_bound(dialect, Camera.uid, "chunk")
     if shape is None:
         return light_select([member, *conds]).order_by(uid_order(dialect))

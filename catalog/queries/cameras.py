@@ -230,7 +230,9 @@ async def find_cameras(
             if counted.best is not None:
                 uids = await _candidate_uids(session, search, counted.best, after)
     if counted.best is not None:
-        found = await read.candidates(search, uids)
+        best = counted.best
+        text_decided = best.name == "q" and best.candidates.exact
+        found = await read.candidates(search, uids, text_decided)
     else:
         # A walk still keeps to the candidates of text and tags when they are
         # few enough to hold (a membership test instead of reading each row).
@@ -266,8 +268,10 @@ class _Reader:
         check = self.check
         return list(rows) if check is None else [r for r in rows if check(r[1], r[2])]
 
-    async def candidates(self, search: Search, uids: list[str]) -> list[_Row]:
+    async def candidates(self, search: Search, uids: list[str], text_decided: bool) -> list[_Row]:
         """Matches of `search` among sorted candidate uids, read in growing chunks.
+
+        `text_decided`: the candidates are exactly the cameras that hold `q`.
 
         Without a location check the SQL decides every condition: a chunk's
         matches are read in full at once, no more than the page still needs.
@@ -284,10 +288,12 @@ class _Reader:
             chunk = {"chunk": bound_values(dialect, uids[start : start + size])}
             start, size = start + size, size * 4
             if check is None:
-                page = chunk_select(search, self.shape, self.limit + 1 - len(found))
+                page = chunk_select(search, self.shape, self.limit + 1 - len(found), text_decided)
                 found.extend(await fetch_all(self.session, page, chunk))
                 continue
-            rows = await fetch_all(self.session, chunk_select(search, None, None), chunk)
+            rows = await fetch_all(
+                self.session, chunk_select(search, None, None, text_decided), chunk
+            )
             kept.extend(uid for uid, lon, lat in rows if check(lon, lat))
         if check is None or not kept:
             return found

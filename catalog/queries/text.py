@@ -56,6 +56,7 @@ from sqlalchemy.dialects.postgresql import array
 from catalog.models import Camera
 from catalog.queries.reader import Reader, connection_of
 from catalog.queries.search_schema import (
+    FTS_PAD,
     camera_bigrams,
     camera_fts,
     camera_fts_instance,
@@ -88,10 +89,13 @@ class Candidates:
     `count` is exact up to `cap` and means "more than `cap`" above it, or is
     an upper bound; either way the caller can compare the filters it could
     start from and knows when a list of candidates stays within `cap`.
+    `exact` says that every candidate is a camera of the filter: read from
+    them, the filter needs no test.
     """
 
     uids: Select[str]
     count: ScalarSelect[int]
+    exact: bool = False
 
 
 def escape_like(text: str) -> str:
@@ -168,7 +172,12 @@ def _sqlite_candidates(q: str, cap: int) -> Candidates | None:
             literal_column("camera_fts").op("MATCH")(bindparam("fts_phrase", phrase))
         )
         uids = select(camera_text.c.uid).where(camera_text.c.id.in_(matches))
-        return Candidates(uids, capped_count(matches, cap))
+        # A phrase of the trigram index is a substring of the text folded by
+        # Unicode's rules; for text without case (Chinese, digits, most
+        # punctuation) that is the rule itself. A cased letter of the text may
+        # fold to one of `q` where lower() does not (the Kelvin sign to k).
+        exact = FTS_PAD not in q and all(ch.lower() == ch == ch.upper() for ch in q)
+        return Candidates(uids, capped_count(matches, cap), exact)
     if not _short_and_plain(q):
         return None
     # The trigram index folds ASCII letters to lower case and leaves uncased ones.
