@@ -14,14 +14,14 @@ statement anyway, straight after executing it; camgrid streams none. A
 commit or rollback with no transaction open (after a read) costs no trip.
 
 A connection made with `inline_reads` (the API's) makes no trip for a
-SELECT: it runs on the event loop's thread. The trip still cost a search
-25-45% of its CPU (bench.api with one process: 1.67 against 1.28 ms a
-two-character search, 1.54 against 1.01 a department's), nearly all in
-waking one thread for the other. A SELECT never waits for a lock here: in
-WAL mode readers neither wait for the writer nor for each other. Anything
-that may write, and so wait for ingest's write lock (up to the busy
-timeout), still goes to the connection's thread, where waiting blocks no
-other request.
+SELECT: it runs on the event loop's thread. With a core to spare, the trip
+cost a search 25-45% of its CPU, nearly all in the kernel waking one thread
+for the other (one API process under bench.api: 1.67 against 1.28 ms a
+two-character search, 1.54 against 1.01 a department's); with every core
+busy, about 3%. A SELECT never waits for a lock here: in WAL mode readers
+wait neither for the writer nor for each other. Anything that may write,
+and so wait for ingest's write lock (up to the busy timeout), still goes to
+the connection's thread, where waiting blocks no other request.
 """
 
 from __future__ import annotations
