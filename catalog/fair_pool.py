@@ -74,3 +74,5 @@ class FairQueuePool(AsyncAdaptedQueuePool):
     """`AsyncAdaptedQueuePool` whose connections go to callers in the order they asked."""
 
     _queue_class: Any = FairQueue
+    # Logged as SQLAlchemy's pools are (its "sqlalchemy" loggers), not as camgrid's own.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.FairQueuePool"
