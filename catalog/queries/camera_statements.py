@@ -56,6 +56,7 @@ __all__ = [
     "counts_select",
     "forget_statements",
     "light_select",
+    "listed_select",
     "members_select",
     "packed_uids",
     "sole_select",
@@ -201,6 +202,25 @@ def chunk_select(
     return rows_select(shape).where(member, *conds).order_by(uid_order(dialect)).limit(limit)
 
 
+@lru_cache(maxsize=FILTERS_KEPT)
+def listed_select(
+    search: Search, shape: RowShape[Any], paged: bool, limit: int, text_decided: bool
+) -> Select[Any]:
+    """Up to `limit` matches of `search` among the candidates of its text, in uid order;
+    when `paged`, past the uid of parameter `after` (SQLite).
+
+    SQLite iterates the candidates of `uid IN (...)` in order and stops at the
+    limit: it builds only the page's rows. With `text_decided` the candidates
+    all hold `q`: it is not tested again.
+    """
+    f = replace(search.f, q=None) if text_decided else search.f
+    conds = sql_conditions(f, search.dialect, index_free=True)
+    conds.append(Camera.uid.in_(search.driver("q").candidates.uids))
+    if paged:
+        conds.append(Camera.uid > bindparam("after", type_=String))
+    return rows_select(shape).where(*conds).order_by(uid_order(search.dialect)).limit(limit)
+
+
 @lru_cache(maxsize=16)
 def members_select(shape: RowShape[Any], dialect: str) -> Select[Any]:
     """The rows of `shape` of the uids of parameter `uids`, in uid order."""
@@ -249,6 +269,7 @@ def forget_statements() -> None:
         chunk_select,
         circle_box_select,
         counts_select,
+        listed_select,
         members_select,
         sole_select,
         walk_select,

@@ -66,6 +66,7 @@ from catalog.queries.camera_statements import (
     circle_box_select,
     counts_select,
     light_select,
+    listed_select,
     members_select,
     sole_select,
     walk_select,
@@ -219,17 +220,28 @@ async def find_cameras(
     obvious = walks_at_once(found_drivers)
     uids: list[str] = []
     caps = SearchCaps()
+    # SQLite reads a lone text's candidates straight from its index, in uid
+    # order: no list of them comes back to be sorted and sent again.
+    text_alone = (
+        search.dialect == "sqlite" and check is None and [d.name for d in found_drivers] == ["q"]
+    )
     if obvious:
         counted = _Counted(None, {})
     else:
         caps = SearchCaps.of_search(await catalog_size(session), limit + 1)
-        if len(found_drivers) == 1:
+        if text_alone:
+            counted = await _smallest(session, search, caps)
+        elif len(found_drivers) == 1:
             counted, uids = await _sole_driver(session, search, caps, after)
         else:
             counted = await _smallest(session, search, caps)
             if counted.best is not None:
                 uids = await _candidate_uids(session, search, counted.best, after)
-    if counted.best is not None:
+    if counted.best is not None and text_alone:
+        best = counted.best
+        stmt = listed_select(search, shape, after is not None, limit + 1, best.candidates.exact)
+        found = list(await fetch_all(session, stmt, {} if after is None else {"after": after}))
+    elif counted.best is not None:
         best = counted.best
         text_decided = best.name == "q" and best.candidates.exact
         found = await read.candidates(search, uids, text_decided)

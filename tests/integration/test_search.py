@@ -166,16 +166,14 @@ async def test_a_text_most_cameras_hold_is_walked_and_a_rare_one_listed(
 async def plan_of(catalog: Catalog, q: str, limit: int) -> tuple[list[str], str]:
     """The uids of a page of `q`, and how it was found: by a walk, or from a list."""
     shape = rendered_shape(catalog.engine.dialect)
-    walks = camera_statements.walk_select.cache_info()
-    chunks = camera_statements.chunk_select.cache_info()
+    built = (camera_statements.walk_select, camera_statements.chunk_select,
+             camera_statements.listed_select)  # fmt: skip
+    before = [b.cache_info() for b in built]
     async with catalog.engine.connect() as conn:
         page = await find_cameras(conn, CameraFilter(q=q), shape, limit=limit)
-    walked = camera_statements.walk_select.cache_info()
-    chunked = camera_statements.chunk_select.cache_info()
-    took = {
-        "walk": walked.hits + walked.misses - walks.hits - walks.misses,
-        "list": chunked.hits + chunked.misses - chunks.hits - chunks.misses,
-    }
+    used = [a.hits + a.misses - b.hits - b.misses
+            for a, b in zip((b.cache_info() for b in built), before, strict=True)]  # fmt: skip
+    took = {"walk": used[0], "list": used[1] + used[2]}
     assert sorted(took.values()) == [0, 1], took
     return [item.uid for item in page.items], max(took, key=lambda k: took[k])
 
