@@ -135,6 +135,16 @@ async def all_pages(catalog: Catalog, f: CameraFilter, limit: int) -> list[Camer
     raise AssertionError("paging did not end")
 
 
+async def assert_pages_are(
+    catalog: Catalog, f: CameraFilter, expected: list[tuple[str, float | None]], limit: int
+) -> None:
+    """Every page of `f`, followed by cursor, holds `expected`: (uid, distance) in order."""
+    found = await all_pages(catalog, f, limit)
+    assert [r.camera.uid for r in found] == [uid for uid, _ in expected], f
+    for row, (_, distance) in zip(found, expected, strict=True):
+        assert row.distance_m == distance
+
+
 async def uids(catalog: Catalog, f: CameraFilter, limit: int = 1000) -> list[str]:
     """The uids the filter finds, in answer order, over all pages."""
     return [row.camera.uid for row in await all_pages(catalog, f, limit)]
