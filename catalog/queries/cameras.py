@@ -237,12 +237,11 @@ async def find_cameras(
             counted = await _smallest(session, search, caps)
             if counted.best is not None:
                 uids = await _candidate_uids(session, search, counted.best, after)
-    if counted.best is not None and text_alone:
-        best = counted.best
+    best = counted.best
+    if best is not None and text_alone:
         stmt = listed_select(search, shape, after is not None, limit + 1, best.candidates.exact)
         found = list(await fetch_all(session, stmt, {} if after is None else {"after": after}))
-    elif counted.best is not None:
-        best = counted.best
+    elif best is not None:
         text_decided = best.name == "q" and best.candidates.exact
         found = await read.candidates(search, uids, text_decided)
     else:
