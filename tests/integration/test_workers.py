@@ -68,11 +68,12 @@ ONE_HOST: Final = ("--concurrency", "64", "--per-host", "64")
 #: a poll starts within this long after its camera's lease lapses (idle wait, lease, connect)
 TAKEOVER_SLACK_S: Final = 1.5
 #: Consecutive polls of one camera are never closer than this. Due times stay on the
-#: camera's cadence (±5% jitter) but a poll may start a second or two late on a loaded
-#: machine and the next one on time; two leases of one due time would come moments apart.
+#: camera's slots (`ingest.pipeline.poll_slot`) but a poll may start a second or two late
+#: on a loaded machine and the next one on time; two leases of one due time would come
+#: moments apart.
 #: (A lease that lapses is checked apart: its camera is polled again only after it lapses.)
 MIN_GAP_S: Final = 0.4 * INTERVAL_S
-#: a poll this long after the one before it is late (the cadence's jitter is ±5%)
+#: a poll this long after the one before it is late (or the first, which waits for its slot)
 LATE_GAP_S: Final = 1.1 * INTERVAL_S
 
 
@@ -223,8 +224,8 @@ def assert_one_poll_per_due_time(farm: RecordingFarm, killed_at: float, capture:
 
     Except right after a late poll: the first one, when every camera's first picture
     is stored at once, or one taken over from the dead worker. A poll that ends behind
-    schedule starts a fresh cadence (`ingest.pipeline.next_due`), so the next one may
-    follow at once; and the camera asked for an on-demand capture.
+    schedule takes the camera's next slot at least half an interval away
+    (`ingest.pipeline.next_due`); and the camera asked for an on-demand capture.
     """
     for i, times in enumerate(farm.times):
         if i == capture:

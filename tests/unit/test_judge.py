@@ -8,7 +8,7 @@ import pytest
 
 from catalog.polls import DueCamera
 from ingest.image import ImageCheck
-from ingest.pipeline import Fetched, judge, judge_failure, next_due
+from ingest.pipeline import Fetched, judge, judge_failure, next_due, poll_slot
 
 T0 = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 
@@ -98,12 +98,27 @@ def test_failures_back_off_exponentially_up_to_a_cap() -> None:
     assert max(delays) <= 1800 * 1.1
 
 
-def test_success_keeps_the_cadence_and_restarts_it_when_behind() -> None:
+def test_success_keeps_the_cameras_slot_and_skips_one_when_behind() -> None:
     rng = random.Random(5)
-    on_time = next_due(camera(), T0 + timedelta(seconds=2), 0, rng)
-    assert abs((on_time - (T0 + timedelta(seconds=60))).total_seconds()) <= 3
-    late = T0 + timedelta(seconds=600)
-    behind = next_due(camera(), late, 0, rng)
-    assert late + timedelta(seconds=57) <= behind <= late + timedelta(seconds=63)
-    half_late = T0 + timedelta(seconds=40)  # planned T0+60 is under half an interval away
-    assert next_due(camera(), half_late, 0, rng) >= half_late + timedelta(seconds=57)
+    slot = poll_slot("water:w1", 60.0, T0)
+    assert T0 <= slot < T0 + timedelta(seconds=60)
+    # On time: a poll that ended 2 s after its slot is due again one interval later.
+    on_time = next_due(camera(due_at=slot), slot + timedelta(seconds=2), 0, rng)
+    assert abs(on_time - (slot + timedelta(seconds=60))) < timedelta(milliseconds=1)
+    after = next_due(camera(due_at=on_time), on_time + timedelta(seconds=1), 0, rng)
+    assert abs(after - (slot + timedelta(seconds=120))) < timedelta(milliseconds=1)
+    # Behind: the first of its slots at least half an interval away, never sooner.
+    for late_s in (31, 40, 89, 600):
+        late = slot + timedelta(seconds=late_s)
+        behind = next_due(camera(due_at=slot), late, 0, rng)
+        assert late + timedelta(seconds=30) <= behind < late + timedelta(seconds=90)
+        intervals = (behind - slot).total_seconds() / 60
+        assert intervals == pytest.approx(round(intervals), abs=1e-6)  # on one of its slots
+
+
+def test_slots_spread_cameras_evenly_over_the_interval() -> None:
+    """Cameras synced together (their first polls within seconds) come due spread out."""
+    interval = 60.0
+    offsets = [(poll_slot(f"d:cam-{i:05}", interval, T0) - T0).total_seconds() for i in range(2000)]
+    per_tenth = [sum(1 for o in offsets if k * 6 <= o < (k + 1) * 6) for k in range(10)]
+    assert all(150 <= n <= 250 for n in per_tenth), per_tenth
