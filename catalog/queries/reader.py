@@ -16,10 +16,10 @@ reads) still goes through SQLAlchemy.
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
@@ -31,7 +31,7 @@ __all__ = ["Reader", "connection_of", "dialect_of", "fetch_all"]
 
 Reader: TypeAlias = AsyncSession | AsyncConnection
 
-#: Statements whose SQL is kept compiled (the searches keep about this many of their own).
+#: Statements remembered by `_plan_of` (the searches keep about this many of their own).
 _COMPILED_KEPT = 2048
 
 
@@ -55,7 +55,7 @@ async def fetch_all(
     """Every row of `stmt` with `params`, each indexable by column position."""
     if isinstance(db, AsyncConnection) and db.dialect.name == "sqlite":
         here = await _inline_sqlite(db)
-        plan = None if here is None else _plan(stmt, db.dialect)
+        plan = None if here is None else _plan_of(stmt, db.dialect)
         if here is not None and plan is not None:
             rows: list[Sequence[Any]] = here.execute(plan.sql, plan.values(params or {})).fetchall()
             return rows
@@ -92,7 +92,33 @@ class _Plan:
         return values
 
 
-@lru_cache(maxsize=_COMPILED_KEPT)
+#: What `_plan_of` knows of a statement: seen once, its plan, or that SQLAlchemy runs it.
+_ONCE: Final = "seen once"
+_SQLALCHEMY: Final = "run by SQLAlchemy"
+_SEEN: OrderedDict[tuple[Select[*tuple[Any, ...]], Dialect], _Plan | str] = OrderedDict()
+
+
+def _plan_of(stmt: Select[*tuple[Any, ...]], dialect: Dialect) -> _Plan | None:
+    """The plan of a statement seen before, or None (SQLAlchemy runs it).
+
+    A statement is compiled here only when it comes again: one built for a
+    single request (a box or a circle nobody asks for twice) is compiled by
+    SQLAlchemy, whose cache serves every statement of the same form, where
+    compiling it here would cost that request a whole compilation.
+    """
+    key = (stmt, dialect)
+    seen = _SEEN.get(key)
+    if seen is None:
+        _SEEN[key] = _ONCE
+        if len(_SEEN) > _COMPILED_KEPT:
+            _SEEN.popitem(last=False)
+        return None
+    _SEEN.move_to_end(key)
+    if seen == _ONCE:
+        seen = _SEEN[key] = _plan(stmt, dialect) or _SQLALCHEMY
+    return seen if isinstance(seen, _Plan) else None
+
+
 def _plan(stmt: Select[*tuple[Any, ...]], dialect: Dialect) -> _Plan | None:
     """`stmt` compiled for sqlite3, or None where SQLAlchemy must run it."""
     compiled = stmt.compile(dialect=dialect)
