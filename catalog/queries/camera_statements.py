@@ -130,6 +130,13 @@ def sole_select(search: Search) -> Select[Any]:
     return select(count.c.n, case((within, packed_uids(search.dialect, driver)), else_=None))
 
 
+def _conditions(search: Search, *, text_decided: bool) -> list[ColumnElement[bool]]:
+    """The search's conditions (off their indexes on SQLite), without `q`'s when
+    the rows read are known to hold it (`text_decided`)."""
+    f = replace(search.f, q=None) if text_decided else search.f
+    return sql_conditions(f, search.dialect, index_free=search.dialect == "sqlite")
+
+
 @lru_cache(maxsize=FILTERS_KEPT)
 def walk_select(
     search: Search,
@@ -147,8 +154,7 @@ def walk_select(
     if by is not None and len(by.values) > MERGE_MOST:
         by = None
     # Walking the pieces of `q` (`camera_bigrams`) decides it exactly: no test of it is left.
-    f = replace(search.f, q=None) if by is not None and by.table is not None else search.f
-    conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
+    conds = _conditions(search, text_decided=by is not None and by.table is not None)
     # Supersets of the answer, tested per row against a set built once,
     # never a place to start from: `+uid` on SQLite; on PostgreSQL `IS
     # TRUE` keeps the test a hashed subplan instead of a join to sort.
@@ -194,8 +200,7 @@ def chunk_select(
     With `text_decided` the chunk holds only cameras that hold `q`: it is not tested again.
     """
     dialect = search.dialect
-    f = replace(search.f, q=None) if text_decided else search.f
-    conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
+    conds = _conditions(search, text_decided=text_decided)
     member = one_of_bound(dialect, Camera.uid, "chunk")
     if shape is None:
         return light_select([member, *conds]).order_by(uid_order(dialect))
@@ -213,8 +218,7 @@ def listed_select(
     limit: it builds only the page's rows. With `text_decided` the candidates
     all hold `q`: it is not tested again.
     """
-    f = replace(search.f, q=None) if text_decided else search.f
-    conds = sql_conditions(f, search.dialect, index_free=True)
+    conds = _conditions(search, text_decided=text_decided)
     conds.append(Camera.uid.in_(search.driver("q").candidates.uids))
     if paged:
         conds.append(Camera.uid > bindparam("after", type_=String))
