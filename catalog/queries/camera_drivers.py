@@ -21,11 +21,10 @@ from catalog.queries.camera_filters import (
     FILTERS_KEPT,
     BBox,
     CameraFilter,
-    bbox_prefilter,
+    bbox_box,
+    circle_box,
     communities_condition,
     in_box,
-    near_box,
-    near_center,
 )
 from catalog.queries.search_schema import camera_bigrams, camera_tags
 from catalog.queries.text import TRIGRAM, Candidates, bigram_of, capped_count, text_candidates
@@ -218,13 +217,9 @@ def built_drivers(
             # reads finds a page sooner than building that set.
             exact = dialect == "sqlite" or len(f.q) < TRIGRAM
             found.append(Driver("q", lambda: text, CAPS["q"], prefilter=exact))
-    box = bbox_prefilter(f)
-    if boxes and box is not None:
-        found.append(_driver("bbox", partial(_in_box_uids, box)))
-    if boxes and f.near is not None:
-        assert f.radius_m is not None
-        circle = near_box(*near_center(f), f.radius_m)
-        found.append(_driver("near", partial(_in_box_uids, circle)))
+    for name, box in (("bbox", bbox_box(f)), ("near", circle_box(f))) if boxes else ():
+        if box is not None:
+            found.append(_driver(name, partial(_in_box_uids, box)))
     return tuple(found)
 
 
@@ -240,5 +235,5 @@ def _with_values(column: Any, values: tuple[str, ...]) -> Any:
     return select(Camera.uid).where(column.in_(values))
 
 
-def _in_box_uids(box: BBox) -> Any:
+def _in_box_uids(box: BBox | Sequence[Any]) -> Any:
     return select(Camera.uid).where(*in_box(box))

@@ -22,13 +22,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any, Final
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Float,
     String,
     any_,
     bindparam,
@@ -50,18 +51,24 @@ from catalog.queries.text import (
 )
 
 __all__ = [
+    "BBOX_PARAMS",
     "CRS_MARGIN_DEG",
     "CRS_SLACK_DEG",
     "CRS_SLOPE",
+    "NEAR_PARAMS",
     "BBox",
     "CameraFilter",
+    "FilterForm",
+    "bbox_box",
     "bbox_prefilter",
+    "circle_box",
     "communities_condition",
     "in_box",
     "near_box",
     "near_center",
     "one_of",
     "python_check",
+    "spatial_form",
     "sql_conditions",
     "unindexed",
     "wgs84_prefilter",
@@ -114,6 +121,63 @@ class CameraFilter:
             self.bbox[0] <= self.bbox[2] and self.bbox[1] <= self.bbox[3]
         ):
             raise ValueError("bbox minimum exceeds its maximum")
+
+
+@dataclass(frozen=True)
+class FilterForm(CameraFilter):
+    """A filter whose boxes are parameters: what every `bbox` or `near` of one form shares.
+
+    Its `bbox` and `near` only say whether one is asked. The conditions and
+    drivers of a form bound a camera's location by parameters instead of
+    numbers: `BBOX_PARAMS` for the WGS-84 box that holds `bbox`
+    (`bbox_prefilter`), `NEAR_PARAMS` for the box that holds the circle
+    (`near_box`); `spatial_form` gives their values. A form never equals a
+    plain filter, so each has its own statements.
+    """
+
+
+BBOX_PARAMS: Final = ("bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1")
+NEAR_PARAMS: Final = ("near_x0", "near_y0", "near_x1", "near_y1")
+
+
+def spatial_form(f: CameraFilter) -> tuple[FilterForm, dict[str, float]]:
+    """`f`'s form (`FilterForm`) and the bounds of its boxes, by parameter name.
+
+    A map asks for a box nobody asked for before at every move. Building the
+    statements of each new box cost a search five times what running them
+    does (2.7 ms against 0.55 in process); those of a form are built once and
+    serve every box.
+    """
+    values = {field.name: getattr(f, field.name) for field in fields(f)}
+    bounds: dict[str, float] = {}
+    box = bbox_prefilter(f)
+    if box is not None:
+        bounds.update(zip(BBOX_PARAMS, box, strict=True))
+        values.update(bbox=(0.0, 0.0, 0.0, 0.0), crs="wgs84")
+    if f.near is not None:
+        assert f.radius_m is not None
+        bounds.update(zip(NEAR_PARAMS, near_box(*near_center(f), f.radius_m), strict=True))
+        values.update(near=(0.0, 0.0), radius_m=0.0, crs="wgs84")
+    return FilterForm(**values), bounds
+
+
+def bbox_box(f: CameraFilter) -> BBox | Sequence[Any] | None:
+    """The WGS-84 box that holds `f.bbox` (in any CRS): numbers, or a form's parameters."""
+    if f.bbox is None:
+        return None
+    if isinstance(f, FilterForm):
+        return [bindparam(name, type_=Float) for name in BBOX_PARAMS]
+    return wgs84_prefilter(f.crs, f.bbox)
+
+
+def circle_box(f: CameraFilter) -> BBox | Sequence[Any] | None:
+    """The WGS-84 box that holds `f`'s circle: numbers, or a form's parameters."""
+    if f.near is None:
+        return None
+    if isinstance(f, FilterForm):
+        return [bindparam(name, type_=Float) for name in NEAR_PARAMS]
+    assert f.radius_m is not None
+    return near_box(*near_center(f), f.radius_m)
 
 
 def near_box(lon: float, lat: float, radius_m: float) -> BBox:
@@ -286,12 +350,9 @@ def built_conditions(
         conds.append(_tags(f))
     if f.q:
         conds.append(text_condition(f.q, dialect))
-    box = bbox_prefilter(f)
-    if spatial and box is not None:
-        conds.extend(in_box(box, index_free=index_free))
-    if spatial and f.near is not None:
-        assert f.radius_m is not None
-        conds.extend(in_box(near_box(*near_center(f), f.radius_m), index_free=index_free))
+    for box in (bbox_box(f), circle_box(f)) if spatial else ():
+        if box is not None:
+            conds.extend(in_box(box, index_free=index_free))
     return tuple(conds)
 
 

@@ -6,14 +6,16 @@ used dropped). SQL expressions are immutable, and building one, then
 SQLAlchemy's cache key of a new statement, cost a search more CPU than
 SQLite takes to answer it; a wall refreshing, or an operator paging back and
 forth, asks the same searches again and again. What differs between runs of
-one statement (a chunk of uids, a ring's box, the cursor) is bound as a parameter.
-`catalog.queries.cameras` runs them.
+one statement (a chunk of uids, a ring's box, the cursor) is bound as a
+parameter, and so are the bounds of `bbox` and `near`: a map asks for a new
+box at every move, and all boxes of one form share their statements
+(`spatial_form`). `catalog.queries.cameras` runs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Final
 
@@ -41,6 +43,7 @@ from catalog.queries.camera_filters import (
     CameraFilter,
     in_box,
     one_of_bound,
+    spatial_form,
     sql_conditions,
     unindexed,
 )
@@ -81,12 +84,28 @@ class Search:
 
     Statements are immutable; those that depend only on the search (and a
     cursor) are built once per distinct key, `FILTERS_KEPT` of each kept.
+    `f` is a filter's form (`spatial_form`), so every box of a form shares
+    them; every statement of the search runs with `bounds`, which is not
+    part of the key.
     """
 
     f: CameraFilter
     dialect: str
     boxes: bool = True
     text_estimate: int | None = None
+    bounds: Mapping[str, float] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def of(
+        cls, f: CameraFilter, dialect: str, boxes: bool = True, text_estimate: int | None = None
+    ) -> Search:
+        """The search of `f`: its form, and the bounds of its boxes."""
+        form, bounds = spatial_form(f)
+        return cls(form, dialect, boxes, text_estimate, bounds)
+
+    def params(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The parameters of one of the search's statements: its bounds, and `given`."""
+        return {**self.bounds, **given} if given else dict(self.bounds)
 
     @property
     def drivers(self) -> list[Driver]:

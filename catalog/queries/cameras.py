@@ -109,7 +109,7 @@ async def _search(session: Reader, f: CameraFilter, *, boxes: bool = True) -> Se
     estimate = None
     if dialect == "postgresql" and f.q:
         estimate = await pg_text_estimate(session, f.q)
-    return Search(f, dialect, boxes, estimate)
+    return Search.of(f, dialect, boxes, estimate)
 
 
 async def catalog_size(session: Reader) -> int | None:
@@ -144,7 +144,7 @@ async def _smallest(session: Reader, search: Search, caps: SearchCaps = _MEASURE
     found = search.drivers
     if not found:
         return _Counted(None, {})
-    (counts,) = await fetch_all(session, counts_select(search))
+    (counts,) = await fetch_all(session, counts_select(search), search.params())
     counted = {d.name: int(c or 0) for c, d in zip(counts, found, strict=True)}
     within = [(counted[d.name], d) for d in found if counted[d.name] <= caps.cap(d)]
     return _Counted(min(within, key=lambda x: x[0])[1] if within else None, counted)
@@ -167,7 +167,8 @@ async def _candidate_uids(
     session: Reader, search: Search, driver: Driver, after: str | None
 ) -> list[str]:
     """The candidates of the search's `driver` in uid (code point) order, after `after`."""
-    ((packed,),) = await fetch_all(session, candidates_select(search, driver.name))
+    stmt = candidates_select(search, driver.name)
+    ((packed,),) = await fetch_all(session, stmt, search.params())
     return _unpacked(search.dialect, packed, after)
 
 
@@ -177,7 +178,7 @@ async def _sole_driver(
     """`_smallest` and `_candidate_uids` for a search with one driver, in one statement."""
     (driver,) = search.drivers
     cap = caps.cap(driver)
-    ((n, packed),) = await fetch_all(session, sole_select(search), {"cap": cap})
+    ((n, packed),) = await fetch_all(session, sole_select(search), search.params({"cap": cap}))
     counted = {driver.name: int(n or 0)}
     if counted[driver.name] > cap:
         return _Counted(None, counted), []
@@ -240,7 +241,8 @@ async def find_cameras(
     best = counted.best
     if best is not None and text_alone:
         stmt = listed_select(search, shape, after is not None, limit + 1, best.candidates.exact)
-        found = list(await fetch_all(session, stmt, {} if after is None else {"after": after}))
+        past = {} if after is None else {"after": after}
+        found = list(await fetch_all(session, stmt, search.params(past)))
     elif best is not None:
         text_decided = best.name == "q" and best.candidates.exact
         found = await read.candidates(search, uids, text_decided)
@@ -300,11 +302,10 @@ class _Reader:
             start, size = start + size, size * 4
             if check is None:
                 page = chunk_select(search, self.shape, self.limit + 1 - len(found), text_decided)
-                found.extend(await fetch_all(self.session, page, chunk))
+                found.extend(await fetch_all(self.session, page, search.params(chunk)))
                 continue
-            rows = await fetch_all(
-                self.session, chunk_select(search, None, None, text_decided), chunk
-            )
+            light = chunk_select(search, None, None, text_decided)
+            rows = await fetch_all(self.session, light, search.params(chunk))
             kept.extend(uid for uid, lon, lat in rows if check(lon, lat))
         if check is None or not kept:
             return found
@@ -326,7 +327,7 @@ class _Reader:
         while len(found) <= self.limit:
             stmt = walk_select(search, self.shape, keep_to, after is not None, batch)
             past = {} if after is None else {"after": after}
-            rows = await fetch_all(self.session, stmt, past)
+            rows = await fetch_all(self.session, stmt, search.params(past))
             found.extend(self._keep(rows))
             if len(rows) < batch:
                 break
@@ -383,10 +384,11 @@ async def _list_near(
     search = await _search(session, f, boxes=False)
     best = (await _smallest(session, search)).best
     if best is not None:
-        uids = list({uid for (uid,) in await fetch_all(session, best.candidates.uids)})
+        listed = await fetch_all(session, best.candidates.uids, search.params())
+        uids = list({uid for (uid,) in listed})
         box = box_params(near_box(circle.lon, circle.lat, circle.radius))
         params = {"chunk": bound_values(search.dialect, uids), **box}
-        rows = await fetch_all(session, circle_box_select(search, True), params)
+        rows = await fetch_all(session, circle_box_select(search, True), search.params(params))
         measured = circle.measure(rows, circle.radius)
     else:
         measured = await _rings(session, circle, search, limit)
@@ -411,7 +413,7 @@ async def _rings(session: Reader, circle: _Circle, search: Search, limit: int) -
     while True:
         within = min(inner + step, circle.radius)
         box = box_params(near_box(circle.lon, circle.lat, within))
-        rows = await fetch_all(session, circle_box_select(search, False), box)
+        rows = await fetch_all(session, circle_box_select(search, False), search.params(box))
         measured = circle.measure(rows, within)
         if len(measured) > limit or within >= circle.radius:
             return measured
@@ -432,17 +434,18 @@ async def matching_uids(session: Reader, f: CameraFilter) -> list[str] | None:
 
     The list holds at most a few thousand uids (the drivers' caps).
     """
-    best = (await _smallest(session, await _search(session, f))).best
+    search = await _search(session, f)
+    best = (await _smallest(session, search)).best
     if best is None:
         return None
-    dialect = dialect_of(session)
-    conds = sql_conditions(f, dialect, index_free=dialect == "sqlite")
+    dialect = search.dialect
+    conds = sql_conditions(search.f, dialect, index_free=dialect == "sqlite")
     # SQLite starts where it is told (the other terms are off their indexes);
     # PostgreSQL plans a column or box filter itself, but needs the candidates
     # of text or tags, whose exact terms no index serves.
     if dialect == "sqlite" or (best.column is None and best.name not in ("bbox", "near")):
         conds.append(Camera.uid.in_(best.candidates.uids))
-    rows = (await session.execute(light_select(conds))).all()
+    rows = await fetch_all(session, light_select(conds), search.params())
     check = python_check(f)
     return [uid for uid, lon, lat in rows if check is None or check(lon, lat)]
 

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from catalog.crs import from_wgs84
 from catalog.db import Catalog
 from catalog.models import Camera
-from catalog.queries import camera_statements
+from catalog.queries import camera_drivers, camera_filters, camera_statements
 from catalog.queries.camera_filters import CameraFilter
 from catalog.queries.camera_rows import DETAIL, RowShape, rendered_shape, wall_shape
 from catalog.queries.cameras import find_cameras
@@ -68,6 +69,57 @@ async def test_a_repeated_box_and_circle_follow_every_change(catalog: Catalog) -
         await session.execute(moved)
     assert await uids(catalog, box, limit=1) == ["water:c1", "water:c2"]
     assert await uids(catalog, circle, limit=1) == ["water:c1", "water:c2"]
+
+
+def _statements_built() -> int:
+    """How many conditions, drivers and statements the searches have built so far."""
+    builders = (
+        camera_filters.built_conditions,
+        camera_drivers.built_drivers,
+        camera_statements.candidates_select,
+        camera_statements.chunk_select,
+        camera_statements.circle_box_select,
+        camera_statements.counts_select,
+        camera_statements.listed_select,
+        camera_statements.sole_select,
+        camera_statements.walk_select,
+    )
+    return sum(built.cache_info().misses for built in builders)
+
+
+async def test_every_box_and_circle_of_one_form_share_its_statements(catalog: Catalog) -> None:
+    cameras = [make_camera("water", f"c{i}", lon=113.0 + i / 1000, lat=27.8) for i in range(8)]
+    await add_all(catalog, [make_department("water"), *cameras])
+    x, y = from_wgs84("gcj02", 113.0045, 27.8)
+    cx, cy = from_wgs84("gcj02", 113.0042, 27.8)  # 20 m from c4, 79 m from c5
+
+    def gcj02_box(x: float, y: float) -> CameraFilter:
+        return CameraFilter(bbox=(x - 0.0006, y - 0.01, x + 0.0006, y + 0.01), crs="gcj02")
+
+    camera_statements.forget_statements()
+    # The first of each form (paged) builds its statements: a box, a box in
+    # another CRS (decided in Python, so read in two steps), a circle.
+    first = [
+        (CameraFilter(bbox=(112.999, 27.79, 113.0015, 27.81)), ["water:c0", "water:c1"]),
+        (gcj02_box(*from_wgs84("gcj02", 113.0065, 27.8)), ["water:c6", "water:c7"]),
+        (CameraFilter(near=(113.0, 27.8), radius_m=120.0), ["water:c0", "water:c1"]),
+    ]
+    for f, found in first:
+        assert await uids(catalog, f, limit=1) == found, f
+    built = _statements_built()
+    # Every other box and circle, in any CRS, only runs them.
+    others = [
+        (
+            CameraFilter(bbox=(113.0025, 27.79, 113.0055, 27.81)),
+            ["water:c3", "water:c4", "water:c5"],
+        ),
+        (gcj02_box(x, y), ["water:c4", "water:c5"]),
+        (CameraFilter(near=(113.007, 27.8), radius_m=110.0), ["water:c7", "water:c6"]),
+        (CameraFilter(near=(cx, cy), radius_m=100.0, crs="gcj02"), ["water:c4", "water:c5"]),
+    ]
+    for f, found in others:
+        assert await uids(catalog, f, limit=1) == found, f
+    assert _statements_built() == built
 
 
 async def test_a_repeated_wall_shows_the_newest_snapshots(catalog: Catalog) -> None:
