@@ -25,6 +25,7 @@ from catalog.queries.camera_filters import (
     circle_box,
     communities_condition,
     in_box,
+    in_values,
 )
 from catalog.queries.search_schema import camera_bigrams, camera_tags
 from catalog.queries.text import TRIGRAM, Candidates, bigram_of, capped_count, text_candidates
@@ -224,7 +225,7 @@ def built_drivers(
 
 
 def _tagged(tags: tuple[str, ...]) -> Any:
-    return select(camera_tags.c.uid).where(camera_tags.c.tag.in_(tags))
+    return select(camera_tags.c.uid).where(in_values(camera_tags.c.tag, tags))
 
 
 def _with_bigram(bigram: str) -> Any:
@@ -232,7 +233,7 @@ def _with_bigram(bigram: str) -> Any:
 
 
 def _with_values(column: Any, values: tuple[str, ...]) -> Any:
-    return select(Camera.uid).where(column.in_(values))
+    return select(Camera.uid).where(in_values(column, values))
 
 
 def _in_box_uids(box: BBox | Sequence[Any]) -> Any:

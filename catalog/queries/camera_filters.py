@@ -35,6 +35,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
+    literal,
     literal_column,
     select,
     type_coerce,
@@ -64,6 +65,7 @@ __all__ = [
     "circle_box",
     "communities_condition",
     "in_box",
+    "in_values",
     "near_box",
     "near_center",
     "one_of",
@@ -221,6 +223,19 @@ def unindexed(column: Any) -> Any:
     return UnaryExpression(column, operator=_PLUS, type_=column.type)
 
 
+def in_values(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """`column IN (values)`, one parameter per value, written when the statement is built.
+
+    A plain `in_()` leaves the list to be rendered at every execution (an
+    "expanding" parameter), and such a statement's SQL is never the same
+    twice: `catalog.queries.reader` cannot run it straight on sqlite3. The
+    statements of a filter are built once for its values anyway.
+    """
+    if len(values) == 1:
+        return column == values[0]  # type: ignore[no-any-return]
+    return column.in_([literal(value, column.type) for value in values])  # type: ignore[no-any-return]
+
+
 def one_of(dialect: str, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     """`column IN values`, with the values bound as one parameter however many there are.
 
@@ -300,12 +315,12 @@ def bbox_prefilter(f: CameraFilter) -> BBox | None:
 
 def communities_condition(f: CameraFilter) -> ColumnElement[bool]:
     """The cameras whose grid cell lies in one of the asked communities."""
-    cells = select(GridCell.grid_id).where(GridCell.community.in_(f.communities))
+    cells = select(GridCell.grid_id).where(in_values(GridCell.community, f.communities))
     return Camera.grid_id.in_(cells)
 
 
 def _tags(f: CameraFilter) -> ColumnElement[bool]:
-    return exists().where(camera_tags.c.uid == Camera.uid, camera_tags.c.tag.in_(f.tags))
+    return exists().where(camera_tags.c.uid == Camera.uid, in_values(camera_tags.c.tag, f.tags))
 
 
 #: distinct filters whose conditions and drivers are kept built
@@ -335,15 +350,15 @@ def built_conditions(
 
     conds: list[ColumnElement[bool]] = []
     if f.statuses:
-        conds.append(col(Camera.status).in_(f.statuses))
+        conds.append(in_values(col(Camera.status), f.statuses))
     else:
         conds.append(col(Camera.status) != "retired")
     if f.departments:
-        conds.append(col(Camera.department_id).in_(f.departments))
+        conds.append(in_values(col(Camera.department_id), f.departments))
     if f.kinds:
-        conds.append(col(Camera.kind).in_(f.kinds))
+        conds.append(in_values(col(Camera.kind), f.kinds))
     if f.grid_ids:
-        conds.append(col(Camera.grid_id).in_(f.grid_ids))
+        conds.append(in_values(col(Camera.grid_id), f.grid_ids))
     if f.communities:
         conds.append(communities_condition(f))
     if f.tags:
