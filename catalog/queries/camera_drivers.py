@@ -28,7 +28,14 @@ from catalog.queries.camera_filters import (
     in_values,
 )
 from catalog.queries.search_schema import camera_bigrams, camera_tags
-from catalog.queries.text import TRIGRAM, Candidates, bigram_of, capped_count, text_candidates
+from catalog.queries.text import (
+    TRIGRAM,
+    Candidates,
+    bigram_of,
+    bigram_piece,
+    capped_count,
+    text_candidates,
+)
 
 __all__ = [
     "CAPS",
@@ -229,7 +236,7 @@ def _tagged(tags: tuple[str, ...]) -> Any:
 
 
 def _with_bigram(bigram: str) -> Any:
-    return select(camera_bigrams.c.uid).where(camera_bigrams.c.bigram == bigram)
+    return select(camera_bigrams.c.uid).where(bigram_piece(camera_bigrams.c.bigram, bigram))
 
 
 def _with_values(column: Any, values: tuple[str, ...]) -> Any:

@@ -47,9 +47,7 @@ from sqlalchemy.sql.operators import custom_op
 from catalog.crs import CRS_NAMES, EARTH_RADIUS_M, from_wgs84, haversine_m, out_of_china, to_wgs84
 from catalog.models import Camera, GridCell
 from catalog.queries.search_schema import camera_tags
-from catalog.queries.text import (
-    text_condition,
-)
+from catalog.queries.text import text_condition, text_form, text_params
 
 __all__ = [
     "BBOX_PARAMS",
@@ -64,13 +62,13 @@ __all__ = [
     "bbox_prefilter",
     "circle_box",
     "communities_condition",
+    "filter_form",
     "in_box",
     "in_values",
     "near_box",
     "near_center",
     "one_of",
     "python_check",
-    "spatial_form",
     "sql_conditions",
     "unindexed",
     "wgs84_prefilter",
@@ -127,14 +125,16 @@ class CameraFilter:
 
 @dataclass(frozen=True)
 class FilterForm(CameraFilter):
-    """A filter whose boxes are parameters: what every `bbox` or `near` of one form shares.
+    """A filter as its statements see it: what every box, circle or text of one form shares.
 
-    Its `bbox` and `near` only say whether one is asked. The conditions and
-    drivers of a form bound a camera's location by parameters instead of
-    numbers: `BBOX_PARAMS` for the WGS-84 box that holds `bbox`
-    (`bbox_prefilter`), `NEAR_PARAMS` for the box that holds the circle
-    (`near_box`); `spatial_form` gives their values. A form never equals a
-    plain filter, so each has its own statements.
+    Its `bbox` and `near` only say whether one is asked, and its `q` (on
+    SQLite) is the stand-in of `q`'s kind of text (`text_form`). The
+    conditions and drivers of a form bound a camera's location by
+    parameters instead of numbers: `BBOX_PARAMS` for the WGS-84 box that
+    holds `bbox` (`bbox_prefilter`), `NEAR_PARAMS` for the box that holds
+    the circle (`near_box`); its text statements bind `q` by name as they
+    always do (`text_params`). `filter_form` gives the values of all of
+    them. A form never equals a plain filter, so each has its own statements.
     """
 
 
@@ -142,25 +142,32 @@ BBOX_PARAMS: Final = ("bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1")
 NEAR_PARAMS: Final = ("near_x0", "near_y0", "near_x1", "near_y1")
 
 
-def spatial_form(f: CameraFilter) -> tuple[FilterForm, dict[str, float]]:
-    """`f`'s form (`FilterForm`) and the bounds of its boxes, by parameter name.
+def filter_form(f: CameraFilter, dialect: str) -> tuple[CameraFilter, dict[str, Any]]:
+    """`f`'s form on `dialect` (`FilterForm`), and the values of its parameters by name.
 
-    A map asks for a box nobody asked for before at every move. Building the
-    statements of each new box cost a search five times what running them
-    does (2.7 ms against 0.55 in process); those of a form are built once and
-    serve every box.
+    A map asks for a box nobody asked for before at every move, and an
+    operator types texts nobody typed before. Building the statements of each
+    new box cost a search five times what running them does (2.7 ms against
+    0.55 in process); those of a form are built once and serve every box.
+    A filter with nothing to stand for is its own form.
     """
     values = {field.name: getattr(f, field.name) for field in fields(f)}
-    bounds: dict[str, float] = {}
+    params: dict[str, Any] = {}
     box = bbox_prefilter(f)
     if box is not None:
-        bounds.update(zip(BBOX_PARAMS, box, strict=True))
+        params.update(zip(BBOX_PARAMS, box, strict=True))
         values.update(bbox=(0.0, 0.0, 0.0, 0.0), crs="wgs84")
     if f.near is not None:
         assert f.radius_m is not None
-        bounds.update(zip(NEAR_PARAMS, near_box(*near_center(f), f.radius_m), strict=True))
+        params.update(zip(NEAR_PARAMS, near_box(*near_center(f), f.radius_m), strict=True))
         values.update(near=(0.0, 0.0), radius_m=0.0, crs="wgs84")
-    return FilterForm(**values), bounds
+    stand_in = None if f.q is None else text_form(dialect, f.q)
+    if f.q is not None and stand_in is not None:
+        params.update(text_params(dialect, f.q))
+        values.update(q=stand_in)
+    if not params:
+        return f, params
+    return FilterForm(**values), params
 
 
 def bbox_box(f: CameraFilter) -> BBox | Sequence[Any] | None:

@@ -7,9 +7,9 @@ SQLAlchemy's cache key of a new statement, cost a search more CPU than
 SQLite takes to answer it; a wall refreshing, or an operator paging back and
 forth, asks the same searches again and again. What differs between runs of
 one statement (a chunk of uids, a ring's box, the cursor) is bound as a
-parameter, and so are the bounds of `bbox` and `near`: a map asks for a new
-box at every move, and all boxes of one form share their statements
-(`spatial_form`). `catalog.queries.cameras` runs them.
+parameter, and so are the bounds of `bbox` and `near` and the text of `q`:
+a map asks for a new box at every move, and all boxes and texts of one
+form share their statements (`filter_form`). `catalog.queries.cameras` runs them.
 """
 
 from __future__ import annotations
@@ -41,13 +41,14 @@ from catalog.queries.camera_drivers import Driver, drivers
 from catalog.queries.camera_filters import (
     FILTERS_KEPT,
     CameraFilter,
+    filter_form,
     in_box,
     one_of_bound,
-    spatial_form,
     sql_conditions,
     unindexed,
 )
 from catalog.queries.camera_rows import RowShape, rows_select
+from catalog.queries.text import bigram_piece
 
 __all__ = [
     "MERGE_MOST",
@@ -84,23 +85,23 @@ class Search:
 
     Statements are immutable; those that depend only on the search (and a
     cursor) are built once per distinct key, `FILTERS_KEPT` of each kept.
-    `f` is a filter's form (`spatial_form`), so every box of a form shares
-    them; every statement of the search runs with `bounds`, which is not
-    part of the key.
+    `f` is a filter's form (`filter_form`), so every box and text of a form
+    shares them; every statement of the search runs with `bounds`, the
+    values of the form's parameters, which are not part of the key.
     """
 
     f: CameraFilter
     dialect: str
     boxes: bool = True
     text_estimate: int | None = None
-    bounds: Mapping[str, float] = field(default_factory=dict, compare=False, hash=False)
+    bounds: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
     def of(
         cls, f: CameraFilter, dialect: str, boxes: bool = True, text_estimate: int | None = None
     ) -> Search:
-        """The search of `f`: its form, and the bounds of its boxes."""
-        form, bounds = spatial_form(f)
+        """The search of `f`: its form, and the values of the form's parameters."""
+        form, bounds = filter_form(f, dialect)
         return cls(form, dialect, boxes, text_estimate, bounds)
 
     def params(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -191,7 +192,7 @@ def walk_select(
         key = by.table.c.uid
         past = [key > bindparam("after", type_=String)] if paged else []
         joined = rows_select(shape).join(by.table, key == Camera.uid)
-        stmt = joined.where(by.column == by.values[0], *conds, *past)
+        stmt = joined.where(bigram_piece(by.column, by.values[0]), *conds, *past)
     elif by.ordered:
         stmt = rows_select(shape).where(by.column == by.values[0], *conds, *past)
     else:

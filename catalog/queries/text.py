@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import (
     ColumnElement,
@@ -68,11 +68,14 @@ __all__ = [
     "TRIGRAM",
     "Candidates",
     "bigram_of",
+    "bigram_piece",
     "capped_count",
     "escape_like",
     "pg_text_estimate",
     "text_candidates",
     "text_condition",
+    "text_form",
+    "text_params",
 ]
 
 #: The largest code point: `prefix + TOP` bounds every term that starts with `prefix`.
@@ -118,8 +121,7 @@ def text_condition(q: str, dialect: str, *, indexable: bool = False) -> ColumnEl
     if bigram is not None:
         # Correlated to `cameras` only: a walk may join `camera_bigrams` itself.
         pieces = camera_bigrams.alias("held_bigrams")
-        piece = pieces.c.bigram == bindparam("q_bigram", bigram, type_=String)
-        return exists().where(piece, pieces.c.uid == Camera.uid)
+        return exists().where(bigram_piece(pieces.c.bigram, bigram), pieces.c.uid == Camera.uid)
     needle = func.lower(bindparam("q_text", q, type_=String))
     if dialect == "sqlite":
         # Read from `camera_text`, the triggers' narrow copy: a search that
@@ -158,6 +160,59 @@ def bigram_of(dialect: str, q: str) -> str | None:
     return q.lower()
 
 
+def bigram_piece(column: Any, bigram: str) -> ColumnElement[bool]:
+    """`column` (of `camera_bigrams`) is the piece `bigram`, bound as parameter `q_bigram`."""
+    return column == bindparam("q_bigram", bigram, type_=String)  # type: ignore[no-any-return]
+
+
+def text_form(dialect: str, q: str) -> str | None:
+    """A text whose search runs the statements of `q`'s, with other values (SQLite), or None.
+
+    Every statement binds `q` by name (`text_params`); what they are depends
+    only on what kind of text `q` is: two plain characters (`bigram_of`),
+    one, two others, or three or more that FTS5 finds exactly or not. Each
+    kind's statements are built once, for its stand-in here, and serve every
+    text of the kind. None for PostgreSQL, whose statements hold the estimate
+    of each text, and for a text with NUL (an ILIKE of its own).
+    """
+    if dialect != "sqlite" or "\x00" in q:
+        return None
+    if len(q) >= TRIGRAM:
+        return "\x02\x02\x02" if _phrase_is_exact(q) else "aaa"
+    if bigram_of(dialect, q) is not None:
+        return "\x02\x02"
+    return "\x02" if _short_and_plain(q) else "\u00c9"
+
+
+def text_params(dialect: str, q: str) -> dict[str, str]:
+    """The parameters by which the statements of `q` bind it, for a search of its `text_form`."""
+    params = {"q_text": q}
+    bigram = bigram_of(dialect, q)
+    if bigram is not None:
+        params["q_bigram"] = bigram
+    if len(q) >= TRIGRAM:
+        params["fts_phrase"] = _phrase(q)
+    elif _short_and_plain(q):
+        params |= {"fts_low": q.lower(), "fts_high": q.lower() + TOP}
+    return params
+
+
+def _phrase(q: str) -> str:
+    """`q` as one FTS5 phrase: the trigram index finds it as a substring, folded."""
+    return '"' + q.replace('"', '""') + '"'
+
+
+def _phrase_is_exact(q: str) -> bool:
+    """Whether the trigram index finds exactly the texts that hold `q` (three or more characters).
+
+    A phrase of the trigram index is a substring of the text folded by
+    Unicode's rules; for text without case (Chinese, digits, most
+    punctuation) that is the rule itself. A cased letter of the text may
+    fold to one of `q` where lower() does not (the Kelvin sign to k).
+    """
+    return FTS_PAD not in q and all(ch.lower() == ch == ch.upper() for ch in q)
+
+
 def _short_and_plain(q: str) -> bool:
     """One or two characters, each ASCII or without case (so folding keeps it one character)."""
     return len(q) < TRIGRAM and all(ch.isascii() or ch.lower() == ch == ch.upper() for ch in q)
@@ -167,17 +222,11 @@ def _sqlite_candidates(q: str, cap: int) -> Candidates | None:
     if "\x00" in q:
         return None
     if len(q) >= TRIGRAM:
-        phrase = '"' + q.replace('"', '""') + '"'
         matches = select(camera_fts.c.rowid).where(
-            literal_column("camera_fts").op("MATCH")(bindparam("fts_phrase", phrase))
+            literal_column("camera_fts").op("MATCH")(bindparam("fts_phrase", _phrase(q)))
         )
         uids = select(camera_text.c.uid).where(camera_text.c.id.in_(matches))
-        # A phrase of the trigram index is a substring of the text folded by
-        # Unicode's rules; for text without case (Chinese, digits, most
-        # punctuation) that is the rule itself. A cased letter of the text may
-        # fold to one of `q` where lower() does not (the Kelvin sign to k).
-        exact = FTS_PAD not in q and all(ch.lower() == ch == ch.upper() for ch in q)
-        return Candidates(uids, capped_count(matches, cap), exact)
+        return Candidates(uids, capped_count(matches, cap), _phrase_is_exact(q))
     if not _short_and_plain(q):
         return None
     # The trigram index folds ASCII letters to lower case and leaves uncased ones.

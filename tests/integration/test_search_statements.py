@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.dialects import sqlite
 
 from catalog.crs import from_wgs84
 from catalog.db import Catalog
 from catalog.models import Camera
 from catalog.queries import camera_drivers, camera_filters, camera_statements
-from catalog.queries.camera_filters import CameraFilter
+from catalog.queries.camera_filters import CameraFilter, FilterForm
 from catalog.queries.camera_rows import DETAIL, RowShape, rendered_shape, wall_shape
 from catalog.queries.cameras import find_cameras
 from tests.integration.catalog_rows import (
@@ -122,6 +123,33 @@ async def test_every_box_and_circle_of_one_form_share_its_statements(catalog: Ca
     assert _statements_built() == built
 
 
+async def test_every_text_of_one_kind_shares_its_statements_on_sqlite(catalog: Catalog) -> None:
+    names = ["红旗路口", "建设路口", "红旗广场", "KELVIN桥", "Kelp站", "路灯"]
+    cameras = [make_camera("water", f"c{i}", name=name) for i, name in enumerate(names)]
+    await add_all(catalog, [make_department("water"), *cameras])
+    camera_statements.forget_statements()
+    # The first text of each kind builds its statements: two plain characters,
+    # one, three found exactly by FTS5, three with cased letters.
+    first = [("红旗", ["c0", "c2"]), ("灯", ["c5"]), ("旗路口", ["c0"]), ("KEL", ["c3", "c4"])]
+    for q, found in first:
+        assert await uids(catalog, CameraFilter(q=q), limit=1) == [f"water:{c}" for c in found]
+    built = _statements_built()
+    others = [
+        ("路口", ["c0", "c1"]),
+        ("桥", ["c3"]),
+        ("建设路", ["c1"]),
+        ("红旗广场", ["c2"]),
+        ("elv", ["c3"]),
+        ("kelp站", ["c4"]),
+    ]
+    for q, found in others:
+        assert await uids(catalog, CameraFilter(q=q), limit=1) == [f"water:{c}" for c in found]
+    if catalog.dialect == "sqlite":
+        assert _statements_built() == built
+    else:  # PostgreSQL's statements hold each text's estimate: built per text
+        assert _statements_built() > built
+
+
 async def test_a_repeated_wall_shows_the_newest_snapshots(catalog: Catalog) -> None:
     cameras = [make_camera("water", f"c{i}") for i in range(3)]
     first = [make_snapshot(c.uid, T0, n) for n, c in enumerate(cameras[:2])]
@@ -177,3 +205,65 @@ async def test_a_connection_reads_what_a_session_reads(catalog: Catalog) -> None
     async with catalog.engine.connect() as conn:
         with pytest.raises(TypeError, match="a shape of ORM rows is read through a session"):
             await find_cameras(conn, searches[0], DETAIL, limit=4)
+
+
+TEXTS = [
+    "红旗",  # two plain characters: a walk of their piece
+    "ab",
+    "A1",
+    "红",  # one plain character: the trigram terms that start with it
+    "Q",
+    "É",  # short and cased beyond ASCII: tested row by row
+    "Éa",
+    "红旗路",  # three or more, found exactly by FTS5
+    "路口12",
+    'say "x"',  # found by FTS5, then tested (cased letters)
+    "KELVIN",
+    "\u212aa1",  # the Kelvin sign, which FTS5 folds to k
+    "a\x01b",  # the index's own padding character
+]
+
+
+def _sql(stmt: Any) -> tuple[str, dict[str, Any]]:
+    compiled = stmt.compile(dialect=sqlite.dialect())
+    return compiled.string, dict(compiled.params)
+
+
+@pytest.mark.parametrize("q", TEXTS)
+def test_a_text_runs_the_statements_of_its_form_with_its_own_values(q: str) -> None:
+    """Every statement a search of `q` may run is that of its form, its parameters
+    given `q`'s values (`filter_form`)."""
+    shape = rendered_shape(sqlite.dialect())
+    for f in (CameraFilter(q=q), CameraFilter(q=q, departments=("water",), tags=("a", "b"))):
+        plain = camera_statements.Search(f, "sqlite")
+        formed = camera_statements.Search.of(f, "sqlite")
+        assert isinstance(formed.f, FilterForm)
+        built: list[tuple[Any, Any]] = [
+            (camera_statements.counts_select(plain), camera_statements.counts_select(formed)),
+            (
+                camera_statements.walk_select(plain, shape, (), True, 101),
+                camera_statements.walk_select(formed, shape, (), True, 101),
+            ),
+            (
+                camera_statements.chunk_select(plain, shape, 101),
+                camera_statements.chunk_select(formed, shape, 101),
+            ),
+        ]
+        for mine, theirs in zip(plain.drivers, formed.drivers, strict=True):
+            assert mine.name == theirs.name
+            assert mine.candidates.exact == theirs.candidates.exact
+            built.append((mine.candidates.uids, theirs.candidates.uids))
+        if [d.name for d in plain.drivers] == ["q"]:
+            built.append(
+                (
+                    camera_statements.listed_select(plain, shape, True, 101, False),
+                    camera_statements.listed_select(formed, shape, True, 101, False),
+                )
+            )
+        for mine, theirs in built:
+            sql, params = _sql(mine)
+            form_sql, form_params = _sql(theirs)
+            assert form_sql == sql, q
+            assert (
+                form_params | {k: v for k, v in formed.bounds.items() if k in form_params} == params
+            )
