@@ -172,21 +172,22 @@ def _driver(
 
 
 def drivers(
-    f: CameraFilter, dialect: str, *, boxes: bool = True, text_estimate: int | None = None
+    f: CameraFilter, dialect: str, *, boxes: bool = True, text_estimated: bool = False
 ) -> list[Driver]:
     """Every filter of `f` that an index can list candidates for.
 
     `boxes=False` leaves out `bbox` and `near` (for a caller that reads boxes
-    its own way); `text_estimate` is PostgreSQL's estimate for `q`, if any.
+    its own way); with `text_estimated`, parameter `q_estimate` is PostgreSQL's
+    estimate for `q`.
     The drivers of a filter are shared by its searches, and so are the
     candidate statements each builds when first asked.
     """
-    return list(built_drivers(f, dialect, boxes, text_estimate))
+    return list(built_drivers(f, dialect, boxes, text_estimated))
 
 
 @lru_cache(maxsize=FILTERS_KEPT)
 def built_drivers(
-    f: CameraFilter, dialect: str, boxes: bool, text_estimate: int | None
+    f: CameraFilter, dialect: str, boxes: bool, text_estimated: bool
 ) -> tuple[Driver, ...]:
     """`drivers`, built once per distinct filter and kept."""
     found: list[Driver] = []
@@ -216,7 +217,7 @@ def built_drivers(
             _driver("q", partial(_with_bigram, bigram), pieces, (bigram,), table=camera_bigrams)
         )
     elif f.q:
-        text = text_candidates(dialect, f.q, PREFILTER_MOST, text_estimate)
+        text = text_candidates(dialect, f.q, PREFILTER_MOST, text_estimated)
         if text is not None:
             # A walk keeps to the text's candidates only where the index finds
             # them exactly (SQLite's FTS5, PostgreSQL's 1-2 character pieces). A

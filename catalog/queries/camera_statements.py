@@ -93,16 +93,20 @@ class Search:
     f: CameraFilter
     dialect: str
     boxes: bool = True
-    text_estimate: int | None = None
+    #: PostgreSQL's estimate of `q`'s cameras is parameter `q_estimate`
+    text_estimated: bool = False
     bounds: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
     def of(
         cls, f: CameraFilter, dialect: str, boxes: bool = True, text_estimate: int | None = None
     ) -> Search:
-        """The search of `f`: its form, and the values of the form's parameters."""
+        """The search of `f`: its form, and the values of the form's parameters
+        (with PostgreSQL's `text_estimate` of `q`, if any)."""
         form, bounds = filter_form(f, dialect)
-        return cls(form, dialect, boxes, text_estimate, bounds)
+        if text_estimate is not None:
+            bounds["q_estimate"] = text_estimate
+        return cls(form, dialect, boxes, text_estimate is not None, bounds)
 
     def params(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The parameters of one of the search's statements: its bounds, and `given`."""
@@ -110,7 +114,7 @@ class Search:
 
     @property
     def drivers(self) -> list[Driver]:
-        return drivers(self.f, self.dialect, boxes=self.boxes, text_estimate=self.text_estimate)
+        return drivers(self.f, self.dialect, boxes=self.boxes, text_estimated=self.text_estimated)
 
     def driver(self, name: str) -> Driver:
         return next(d for d in self.drivers if d.name == name)

@@ -38,6 +38,7 @@ from typing import Any, Final
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     ScalarSelect,
     Select,
     String,
@@ -113,7 +114,7 @@ def text_condition(q: str, dialect: str, *, indexable: bool = False) -> ColumnEl
     as a substring test of the lowered text, which no index serves.
     """
     if indexable or "\x00" in q:
-        pattern = f"%{escape_like(q)}%"
+        pattern = bindparam("q_pattern", _pattern(q), type_=String)
         return or_(
             Camera.name.ilike(pattern, escape="\\"), Camera.address.ilike(pattern, escape="\\")
         )
@@ -166,19 +167,21 @@ def bigram_piece(column: Any, bigram: str) -> ColumnElement[bool]:
 
 
 def text_form(dialect: str, q: str) -> str | None:
-    """A text whose search runs the statements of `q`'s, with other values (SQLite), or None.
+    """A text whose search runs the statements of `q`'s, with other values, or None.
 
     Every statement binds `q` by name (`text_params`); what they are depends
-    only on what kind of text `q` is: two plain characters (`bigram_of`),
-    one, two others, or three or more that FTS5 finds exactly or not. Each
-    kind's statements are built once, for its stand-in here, and serve every
-    text of the kind. None for PostgreSQL, whose statements hold the estimate
-    of each text, and for a text with NUL (an ILIKE of its own).
+    only on what kind of text `q` is. On SQLite: two plain characters
+    (`bigram_of`), one, two others, or three or more that FTS5 finds exactly
+    or not; on PostgreSQL: one or two plain characters, two others, or three
+    or more. Each kind's statements are built once, for its stand-in here,
+    and serve every text of the kind. None for an empty text (no filter) and
+    for a text with NUL (an ILIKE of its own).
     """
-    if dialect != "sqlite" or "\x00" in q:
+    if not q or "\x00" in q:
         return None
     if len(q) >= TRIGRAM:
-        return "\x02\x02\x02" if _phrase_is_exact(q) else "aaa"
+        exact = dialect == "sqlite" and _phrase_is_exact(q)
+        return "\x02\x02\x02" if exact else "aaa"
     if bigram_of(dialect, q) is not None:
         return "\x02\x02"
     return "\x02" if _short_and_plain(q) else "\u00c9"
@@ -187,6 +190,8 @@ def text_form(dialect: str, q: str) -> str | None:
 def text_params(dialect: str, q: str) -> dict[str, str]:
     """The parameters by which the statements of `q` bind it, for a search of its `text_form`."""
     params = {"q_text": q}
+    if dialect != "sqlite":
+        return params | {"q_pattern": _pattern(q), "q_gram": q}
     bigram = bigram_of(dialect, q)
     if bigram is not None:
         params["q_bigram"] = bigram
@@ -195,6 +200,11 @@ def text_params(dialect: str, q: str) -> dict[str, str]:
     elif _short_and_plain(q):
         params |= {"fts_low": q.lower(), "fts_high": q.lower() + TOP}
     return params
+
+
+def _pattern(q: str) -> str:
+    """`q` as an ILIKE pattern that holds it anywhere."""
+    return f"%{escape_like(q)}%"
 
 
 def _phrase(q: str) -> str:
@@ -251,24 +261,21 @@ def _sqlite_candidates(q: str, cap: int) -> Candidates | None:
     return Candidates(uids, bound.select_from(terms).scalar_subquery())
 
 
-def _pg_candidates(q: str, cap: int, estimate: int | None) -> Candidates | None:
+def _pg_candidates(q: str, cap: int, estimated: bool) -> Candidates | None:
     if "\x00" in q:
         return None
+    # With `estimated`, the count is parameter `q_estimate` (`pg_text_estimate`).
+    estimate = select(bindparam("q_estimate", type_=Integer)).scalar_subquery()
     if len(q) >= TRIGRAM:
         uids = select(Camera.uid).where(text_condition(q, "postgresql", indexable=True))
-        count = (
-            capped_count(uids, cap)
-            if estimate is None
-            else select(literal(estimate)).scalar_subquery()
-        )
-        return Candidates(uids, count)
+        return Candidates(uids, estimate if estimated else capped_count(uids, cap))
     if not _short_and_plain(q):
         return None
     grams = func.camgrid_text_grams(Camera.name, Camera.address)
     piece = array([func.lower(bindparam("q_gram", q, type_=String))])
     uids = select(Camera.uid).where(grams.op("@>")(piece))
-    if estimate is not None:
-        return Candidates(uids, select(literal(estimate)).scalar_subquery())
+    if estimated:
+        return Candidates(uids, estimate)
     # Without statistics, counted in full, never under a LIMIT: there the
     # planner may prefer a scan that computes every row's pieces.
     full = select(func.count()).select_from(Camera).where(grams.op("@>")(piece))
@@ -329,13 +336,12 @@ async def _read_piece_stats(session: Reader, now: float) -> _PieceStats:
     return _PieceStats(rows, dict(zip(elems, freqs, strict=False)), freqs[len(elems)], now)
 
 
-def text_candidates(
-    dialect: str, q: str, cap: int, estimate: int | None = None
-) -> Candidates | None:
+def text_candidates(dialect: str, q: str, cap: int, estimated: bool = False) -> Candidates | None:
     """The cameras an index proposes for `q` (a superset of the answer), or None.
 
-    On PostgreSQL `estimate` (from `pg_text_estimate`) stands in for counting.
+    On PostgreSQL with `estimated`, parameter `q_estimate` (from
+    `pg_text_estimate`) stands in for counting.
     """
     if dialect == "sqlite":
         return _sqlite_candidates(q, cap)
-    return _pg_candidates(q, cap, estimate)
+    return _pg_candidates(q, cap, estimated)

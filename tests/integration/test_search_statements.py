@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
 from catalog.crs import from_wgs84
 from catalog.db import Catalog
@@ -123,31 +124,49 @@ async def test_every_box_and_circle_of_one_form_share_its_statements(catalog: Ca
     assert _statements_built() == built
 
 
-async def test_every_text_of_one_kind_shares_its_statements_on_sqlite(catalog: Catalog) -> None:
+#: Texts by kind (`text_form`): a kind's texts share their statements.
+TEXT_KINDS = {
+    "sqlite": [
+        ["红旗", "路口"],  # two plain characters
+        ["灯", "桥"],  # one
+        ["旗路口", "建设路", "红旗广场"],  # three or more, found exactly by FTS5
+        ["KEL", "elv", "kelp站"],  # three or more, with cased letters
+    ],
+    "postgresql": [
+        ["红旗", "路口", "灯", "桥"],  # one or two plain characters
+        ["旗路口", "建设路", "红旗广场", "KEL", "elv", "kelp站"],  # three or more
+    ],
+}
+
+
+async def test_every_text_of_one_kind_shares_its_statements(catalog: Catalog) -> None:
+    """Each kind of text is one search key (its form), so one set of statements; the
+    answers are each text's own (`test_a_text_runs_the_statements_of_its_form...`
+    shows the statements are those of the text itself)."""
     names = ["红旗路口", "建设路口", "红旗广场", "KELVIN桥", "Kelp站", "路灯"]
     cameras = [make_camera("water", f"c{i}", name=name) for i, name in enumerate(names)]
     await add_all(catalog, [make_department("water"), *cameras])
-    camera_statements.forget_statements()
-    # The first text of each kind builds its statements: two plain characters,
-    # one, three found exactly by FTS5, three with cased letters.
-    first = [("红旗", ["c0", "c2"]), ("灯", ["c5"]), ("旗路口", ["c0"]), ("KEL", ["c3", "c4"])]
-    for q, found in first:
-        assert await uids(catalog, CameraFilter(q=q), limit=1) == [f"water:{c}" for c in found]
-    built = _statements_built()
-    others = [
-        ("路口", ["c0", "c1"]),
-        ("桥", ["c3"]),
-        ("建设路", ["c1"]),
-        ("红旗广场", ["c2"]),
-        ("elv", ["c3"]),
-        ("kelp站", ["c4"]),
+    expected = {
+        "红旗": ["c0", "c2"],
+        "路口": ["c0", "c1"],
+        "灯": ["c5"],
+        "桥": ["c3"],
+        "旗路口": ["c0"],
+        "建设路": ["c1"],
+        "红旗广场": ["c2"],
+        "KEL": ["c3", "c4"],
+        "elv": ["c3"],
+        "kelp站": ["c4"],
+    }
+    kinds = TEXT_KINDS[catalog.dialect]
+    keys = [
+        {camera_statements.Search.of(CameraFilter(q=q), catalog.dialect) for q in kind}
+        for kind in kinds
     ]
-    for q, found in others:
+    assert [len(k) for k in keys] == [1] * len(kinds)
+    assert len(set.union(*keys)) == len(kinds)
+    for q, found in expected.items():
         assert await uids(catalog, CameraFilter(q=q), limit=1) == [f"water:{c}" for c in found]
-    if catalog.dialect == "sqlite":
-        assert _statements_built() == built
-    else:  # PostgreSQL's statements hold each text's estimate: built per text
-        assert _statements_built() > built
 
 
 async def test_a_repeated_wall_shows_the_newest_snapshots(catalog: Catalog) -> None:
@@ -224,19 +243,30 @@ TEXTS = [
 ]
 
 
-def _sql(stmt: Any) -> tuple[str, dict[str, Any]]:
-    compiled = stmt.compile(dialect=sqlite.dialect())
+DIALECTS: dict[str, Dialect] = {
+    "sqlite": sqlite.dialect(),
+    "postgresql": postgresql.asyncpg.dialect(),  # type: ignore[no-untyped-call]
+}
+
+
+def _sql(stmt: Any, dialect: str) -> tuple[str, dict[str, Any]]:
+    compiled = stmt.compile(dialect=DIALECTS[dialect])
     return compiled.string, dict(compiled.params)
 
 
 @pytest.mark.parametrize("q", TEXTS)
-def test_a_text_runs_the_statements_of_its_form_with_its_own_values(q: str) -> None:
+@pytest.mark.parametrize(
+    ("dialect", "estimate"), [("sqlite", None), ("postgresql", None), ("postgresql", 7)]
+)
+def test_a_text_runs_the_statements_of_its_form_with_its_own_values(
+    q: str, dialect: str, estimate: int | None
+) -> None:
     """Every statement a search of `q` may run is that of its form, its parameters
-    given `q`'s values (`filter_form`)."""
-    shape = rendered_shape(sqlite.dialect())
+    given `q`'s values (`filter_form`), and PostgreSQL's estimate of it."""
+    shape = rendered_shape(DIALECTS[dialect])
     for f in (CameraFilter(q=q), CameraFilter(q=q, departments=("water",), tags=("a", "b"))):
-        plain = camera_statements.Search(f, "sqlite")
-        formed = camera_statements.Search.of(f, "sqlite")
+        plain = camera_statements.Search(f, dialect, text_estimated=estimate is not None)
+        formed = camera_statements.Search.of(f, dialect, text_estimate=estimate)
         assert isinstance(formed.f, FilterForm)
         built: list[tuple[Any, Any]] = [
             (camera_statements.counts_select(plain), camera_statements.counts_select(formed)),
@@ -252,8 +282,9 @@ def test_a_text_runs_the_statements_of_its_form_with_its_own_values(q: str) -> N
         for mine, theirs in zip(plain.drivers, formed.drivers, strict=True):
             assert mine.name == theirs.name
             assert mine.candidates.exact == theirs.candidates.exact
+            assert mine.prefilter == theirs.prefilter
             built.append((mine.candidates.uids, theirs.candidates.uids))
-        if [d.name for d in plain.drivers] == ["q"]:
+        if dialect == "sqlite" and [d.name for d in plain.drivers] == ["q"]:
             built.append(
                 (
                     camera_statements.listed_select(plain, shape, True, 101, False),
@@ -261,9 +292,10 @@ def test_a_text_runs_the_statements_of_its_form_with_its_own_values(q: str) -> N
                 )
             )
         for mine, theirs in built:
-            sql, params = _sql(mine)
-            form_sql, form_params = _sql(theirs)
+            sql, params = _sql(mine, dialect)
+            form_sql, form_params = _sql(theirs, dialect)
             assert form_sql == sql, q
-            assert (
-                form_params | {k: v for k, v in formed.bounds.items() if k in form_params} == params
-            )
+            given = {k: v for k, v in formed.bounds.items() if k in form_params}
+            assert form_params | given == params | {
+                k: estimate for k in params if k == "q_estimate"
+            }
