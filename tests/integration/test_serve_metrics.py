@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 
 from camgrid.runtime import ServeOptions, opened_catalog, running_api, serve, sync_catalog
-from config import load_config
+from config import LoadedConfig, load_config
 from ingest.farm import CameraFarm, FarmCamera
 from ingest.worker import WorkerSettings
 from tests.integration.workers_rig import (
@@ -28,6 +28,18 @@ from tests.integration.workers_rig import (
 pytestmark = pytest.mark.postgres
 
 
+def _serve_config(tmp_path: Path, farm: CameraFarm, *, interval: str) -> LoadedConfig:
+    """The farm's cameras in a config under `tmp_path`, with a SQLite catalog and a folder store."""
+    config = tmp_path / "config"
+    write_config(config, farm, interval=interval, timeout="2s")
+    (config / "camgrid.toml").write_text(
+        f'database_url = "sqlite+aiosqlite:///{tmp_path / "catalog.db"}"\n'
+        f'store_url = "file:{tmp_path / "objects"}"\n',
+        encoding="utf-8",
+    )
+    return load_config(config)
+
+
 async def test_one_process_shows_ingest_counters_in_api_metrics(tmp_path: Path) -> None:
     """`camgrid serve` with API and ingest together: one scrape has both, by department."""
     # Counters live in the test process's registry: earlier tests counted too, so compare.
@@ -35,15 +47,8 @@ async def test_one_process_shows_ingest_counters_in_api_metrics(tmp_path: Path) 
     cameras = [FarmCamera.make(i, "changing") for i in range(6)]
     farm = CameraFarm(cameras, change_every=60.0, width=320, height=180)
     await farm.start()
-    config = tmp_path / "config"
     try:
-        write_config(config, farm, interval="2s", timeout="2s")
-        (config / "camgrid.toml").write_text(
-            f'database_url = "sqlite+aiosqlite:///{tmp_path / "catalog.db"}"\n'
-            f'store_url = "file:{tmp_path / "objects"}"\n',
-            encoding="utf-8",
-        )
-        loaded = load_config(config)
+        loaded = _serve_config(tmp_path, farm, interval="2s")
         stop_event = asyncio.Event()
         ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         async with opened_catalog(loaded, tmp_path) as catalog:
@@ -90,16 +95,9 @@ async def test_an_api_process_leaves_its_startup_objects_out_of_full_collections
     are frozen (`gc.freeze`) and never walked again, until it stops."""
     farm = CameraFarm([FarmCamera.make(0, "changing")], change_every=60.0, width=320, height=180)
     await farm.start()
-    config = tmp_path / "config"
     assert gc.get_freeze_count() == 0
     try:
-        write_config(config, farm, interval="60s", timeout="2s")
-        (config / "camgrid.toml").write_text(
-            f'database_url = "sqlite+aiosqlite:///{tmp_path / "catalog.db"}"\n'
-            f'store_url = "file:{tmp_path / "objects"}"\n',
-            encoding="utf-8",
-        )
-        loaded = load_config(config)
+        loaded = _serve_config(tmp_path, farm, interval="60s")
         async with opened_catalog(loaded, tmp_path) as catalog:
             await sync_catalog(catalog, loaded)
             async with running_api(loaded, tmp_path, "127.0.0.1", 0) as url:
