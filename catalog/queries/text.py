@@ -171,9 +171,10 @@ def text_form(dialect: str, q: str) -> str | None:
 
     Every statement binds `q` by name (`text_params`); what they are depends
     only on what kind of text `q` is. On SQLite: two plain characters
-    (`bigram_of`), one, two others, or three or more that FTS5 finds exactly
-    or not; on PostgreSQL: one or two plain characters, two others, or three
-    or more. Each kind's statements are built once, for its stand-in here,
+    (`bigram_of`), one plain character, one or two others, or three or more
+    that FTS5 finds exactly or not; on PostgreSQL: one or two plain
+    characters, one or two others, or three or more ("plain": ASCII or
+    uncased). Each kind's statements are built once, for its stand-in here,
     and serve every text of the kind. None for an empty text (no filter) and
     for a text with NUL (an ILIKE of its own).
     """
