@@ -308,8 +308,11 @@ async def test_the_wall_shows_the_latest_thumbnails(console: Watched, api: Api) 
     )
     shown = page.locator("#wall img:not([hidden])").first
     assert (await shown.get_attribute("src") or "").startswith("blob:")
-    tile = next(t for t in first_page["items"][:8] if t["thumb_url"] and t["status"] == "online")
-    first = page.locator(f'#wall li[data-uid="{tile["camera_uid"]}"]')
+    # A tile the page shows a picture in (ingest runs on: a camera whose first
+    # picture came after the page read the wall gets it at the next refresh).
+    first = page.locator("#wall li[data-uid]").filter(has=page.locator("img:not([hidden])")).first
+    uid = await first.get_attribute("data-uid")
+    tile = next(t for t in first_page["items"] if t["camera_uid"] == uid)
     await expect(first.locator("img")).to_have_attribute("alt", re.compile(re.escape(tile["name"])))
     await expect(first).to_contain_text(tile["name"])
     status = await first.get_attribute("data-status")
