@@ -13,7 +13,6 @@ PostgreSQL, which also sets the visibility map that index-only scans need).
 from __future__ import annotations
 
 import io
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -25,7 +24,7 @@ from typing import Any, Final
 import asyncpg
 
 from bench.province import Province, snapshot_columns
-from catalog.db import migrate, open_catalog
+from catalog.db import json_text, migrate, open_catalog
 
 __all__ = ["PG_ADMIN_DSN", "Loaded", "load_postgresql", "load_sqlite"]
 
@@ -63,7 +62,7 @@ def _camera_row(c: dict[str, Any], when: Any) -> tuple[Any, ...]:
     return (
         c["uid"], c["department_id"], c["camera_id"], c["name"], c["address"], c["lon"],
         c["lat"], "wgs84", c["lon"], c["lat"], c["grid_id"], False, c["kind"],
-        "http://192.0.2.1/snap.jpg", json.dumps(c["tags"], ensure_ascii=False), None, "config",
+        "http://192.0.2.1/snap.jpg", json_text(c["tags"]), None, "config",
         300.0, 10.0, c["status"], "", when, 0, 0, when, when, when,
     )  # fmt: skip
 

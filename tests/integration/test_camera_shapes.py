@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta, timezone
 
 import orjson
+from sqlalchemy import text
 
 from api.shapes import camera_feature, camera_json, rendered_feature, rendered_json, rfc3339
 from catalog.crs import to_wgs84
@@ -96,3 +97,32 @@ async def test_wall_tiles_read_the_newest_snapshot(catalog: Catalog) -> None:
     assert [tuple(tile) for tile in tiles.items] == expected
     assert sum(tile.snapshot_id is None for tile in tiles.items) > 3
     assert any(tile.captured_at and "." in tile.captured_at for tile in tiles.items)
+
+
+async def test_json_columns_keep_chinese_as_itself(catalog: Catalog) -> None:
+    """Stored and listed as UTF-8, not `\\uXXXX` escapes (six bytes a character)."""
+    rows, cameras, _ = random_catalog(random.Random(6), 3)
+    camera = cameras[0]
+    camera.tags = ["学校", "路口"]
+    camera.gb28181 = {"division_name": "湖南省株洲市芦淞区", "is_camera": True}
+    await add_all(catalog, rows)
+    async with catalog.engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                text(
+                    "SELECT CAST(tags AS TEXT), CAST(gb28181 AS TEXT) FROM cameras WHERE uid = :u"
+                ),
+                {"u": camera.uid},
+            )
+        ).one()
+        assert tuple(stored) == (
+            '["学校","路口"]',
+            '{"division_name":"湖南省株洲市芦淞区","is_camera":true}',
+        )
+        f = CameraFilter(statuses=tuple(CAMERA_STATUSES))
+        page = await find_cameras(conn, f, rendered_shape(catalog.engine.dialect), limit=10)
+    (item,) = [i for i in page.items if i.uid == camera.uid]
+    listed = orjson.dumps(rendered_json(item))
+    assert orjson.loads(listed)["tags"] == ["学校", "路口"]
+    assert '["学校","路口"]'.encode() in listed
+    assert "湖南省株洲市芦淞区".encode() in listed
