@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Integer,
     ScalarSelect,
@@ -68,6 +69,7 @@ from catalog.queries.search_schema import (
 __all__ = [
     "TRIGRAM",
     "Candidates",
+    "StandIn",
     "bigram_of",
     "bigram_piece",
     "capped_count",
@@ -114,7 +116,7 @@ def text_condition(q: str, dialect: str, *, indexable: bool = False) -> ColumnEl
     as a substring test of the lowered text, which no index serves.
     """
     if indexable or "\x00" in q:
-        pattern = bindparam("q_pattern", _pattern(q), type_=String)
+        pattern = _bound("q_pattern", _pattern(q), q)
         return or_(
             Camera.name.ilike(pattern, escape="\\"), Camera.address.ilike(pattern, escape="\\")
         )
@@ -123,7 +125,7 @@ def text_condition(q: str, dialect: str, *, indexable: bool = False) -> ColumnEl
         # Correlated to `cameras` only: a walk may join `camera_bigrams` itself.
         pieces = camera_bigrams.alias("held_bigrams")
         return exists().where(bigram_piece(pieces.c.bigram, bigram), pieces.c.uid == Camera.uid)
-    needle = func.lower(bindparam("q_text", q, type_=String))
+    needle = func.lower(_bound("q_text", q, q))
     if dialect == "sqlite":
         # Read from `camera_text`, the triggers' narrow copy: a search that
         # stays on the covering indexes of `cameras` never reads a camera's
@@ -158,15 +160,28 @@ def bigram_of(dialect: str, q: str) -> str | None:
     """
     if dialect != "sqlite" or len(q) != 2 or "\x00" in q or not _short_and_plain(q):
         return None
-    return q.lower()
+    return StandIn(q.lower()) if isinstance(q, StandIn) else q.lower()
 
 
 def bigram_piece(column: Any, bigram: str) -> ColumnElement[bool]:
     """`column` (of `camera_bigrams`) is the piece `bigram`, bound as parameter `q_bigram`."""
-    return column == bindparam("q_bigram", bigram, type_=String)  # type: ignore[no-any-return]
+    return column == _bound("q_bigram", bigram, bigram)  # type: ignore[no-any-return]
 
 
-def text_form(dialect: str, q: str) -> str | None:
+class StandIn(str):
+    """A form's `q` (`text_form`): the binds built for it hold no value, so that a
+    statement of the form run without `text_params` fails instead of searching for
+    the stand-in."""
+
+
+def _bound(name: str, value: str, q: str) -> BindParameter[str]:
+    """Parameter `name` of `q`'s statements: `value`, or for a stand-in a value to give."""
+    if isinstance(q, StandIn):
+        return bindparam(name, type_=String, required=True)
+    return bindparam(name, value, type_=String)
+
+
+def text_form(dialect: str, q: str) -> StandIn | None:
     """A text whose search runs the statements of `q`'s, with other values, or None.
 
     Every statement binds `q` by name (`text_params`); what they are depends
@@ -175,17 +190,18 @@ def text_form(dialect: str, q: str) -> str | None:
     that FTS5 finds exactly or not; on PostgreSQL: one or two plain
     characters, one or two others, or three or more ("plain": ASCII or
     uncased). Each kind's statements are built once, for its stand-in here,
-    and serve every text of the kind. None for an empty text (no filter) and
+    and serve every text of the kind; they bind its values without one
+    (`StandIn`). None for an empty text (no filter) and
     for a text with NUL (an ILIKE of its own).
     """
     if not q or "\x00" in q:
         return None
     if len(q) >= TRIGRAM:
         exact = dialect == "sqlite" and _phrase_is_exact(q)
-        return "\x02\x02\x02" if exact else "aaa"
+        return StandIn("\x02\x02\x02" if exact else "aaa")
     if bigram_of(dialect, q) is not None:
-        return "\x02\x02"
-    return "\x02" if _short_and_plain(q) else "\u00c9"
+        return StandIn("\x02\x02")
+    return StandIn("\x02" if _short_and_plain(q) else "\u00c9")
 
 
 def text_params(dialect: str, q: str) -> dict[str, str]:
@@ -234,7 +250,7 @@ def _sqlite_candidates(q: str, cap: int) -> Candidates | None:
         return None
     if len(q) >= TRIGRAM:
         matches = select(camera_fts.c.rowid).where(
-            literal_column("camera_fts").op("MATCH")(bindparam("fts_phrase", _phrase(q)))
+            literal_column("camera_fts").op("MATCH")(_bound("fts_phrase", _phrase(q), q))
         )
         uids = select(camera_text.c.uid).where(camera_text.c.id.in_(matches))
         return Candidates(uids, capped_count(matches, cap), _phrase_is_exact(q))
@@ -242,8 +258,8 @@ def _sqlite_candidates(q: str, cap: int) -> Candidates | None:
         return None
     # The trigram index folds ASCII letters to lower case and leaves uncased ones.
     prefix = q.lower()
-    low = bindparam("fts_low", prefix, type_=String)
-    high = bindparam("fts_high", prefix + TOP, type_=String)
+    low = _bound("fts_low", prefix, q)
+    high = _bound("fts_high", prefix + TOP, q)
     docs = select(camera_fts_instance.c.doc).where(
         camera_fts_instance.c.term >= low, camera_fts_instance.c.term < high
     )
@@ -273,7 +289,7 @@ def _pg_candidates(q: str, cap: int, estimated: bool) -> Candidates | None:
     if not _short_and_plain(q):
         return None
     grams = func.camgrid_text_grams(Camera.name, Camera.address)
-    piece = array([func.lower(bindparam("q_gram", q, type_=String))])
+    piece = array([func.lower(_bound("q_gram", q, q))])
     uids = select(Camera.uid).where(grams.op("@>")(piece))
     if estimated:
         return Candidates(uids, estimate)

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import StatementError
 
 from catalog.crs import from_wgs84
 from catalog.db import Catalog
@@ -299,3 +300,32 @@ def test_a_text_runs_the_statements_of_its_form_with_its_own_values(
             assert form_params | given == params | {
                 k: estimate for k in params if k == "q_estimate"
             }
+
+
+@pytest.mark.parametrize(
+    ("f", "missing"),
+    [
+        (CameraFilter(q="红旗路"), {"sqlite": "q_text", "postgresql": "q_text"}),
+        (CameraFilter(q="红旗"), {"sqlite": "q_bigram", "postgresql": "q_text"}),
+        (
+            CameraFilter(bbox=(113.0, 27.7, 113.1, 27.8)),
+            {"sqlite": "bbox_x0", "postgresql": "bbox_x0"},
+        ),
+    ],
+)
+async def test_a_statement_of_a_form_run_without_its_values_fails(
+    catalog: Catalog, f: CameraFilter, missing: dict[str, str]
+) -> None:
+    """A form's statements hold no value of their own for a box or a text: run
+    without the search's parameters, they fail instead of searching for a stand-in."""
+    search = camera_statements.Search.of(f, catalog.dialect)
+    stmt = camera_statements.walk_select(
+        search, rendered_shape(catalog.engine.dialect), (), False, 5
+    )
+    async with catalog.engine.connect() as conn:
+        with pytest.raises(
+            StatementError,
+            match=f"A value is required for bind parameter '{missing[catalog.dialect]}'",
+        ):
+            await conn.execute(stmt)
+        assert (await conn.execute(stmt, search.params())).all() == []
