@@ -116,27 +116,34 @@ def _location(lon: float | None, lat: float | None, crs: str) -> dict[str, float
 
 
 def _completed(item: RenderedCamera, **extra: Any) -> orjson.Fragment:
-    """The database's JSON text of a camera with `extra` fields (and `distance_m`) added."""
+    """The database's JSON text of a camera with its `community`, `extra` fields (and
+    `distance_m`) added."""
+    added = {"community": item.community, **extra}
     if item.distance_m is not None:
-        extra["distance_m"] = item.distance_m
-    if not extra:
-        return orjson.Fragment(item.json)
-    added = orjson.dumps(extra)
+        added["distance_m"] = item.distance_m
     # Both are JSON objects: the database's without its closing brace, then ours
     # without its opening one.
-    return orjson.Fragment(item.json[:-1] + b"," + added[1:])
+    return orjson.Fragment(item.json[:-1] + b"," + orjson.dumps(added)[1:])
 
 
 def rendered_json(item: RenderedCamera, crs: str = "wgs84") -> orjson.Fragment:
     """A camera in the list shape, from the database's JSON text: `camera_json`'s fields.
 
-    The database writes every field but `location` (and `distance_m`), which
-    are added here in `crs`; only the order of the keys differs.
+    The database writes every field but `community` and `location` (and
+    `distance_m`), which are added here, `location` in `crs`; only the order
+    of the keys differs.
     """
     location = _location(item.lon, item.lat, crs)
     if item.distance_m is None:
-        # The commonest case, spliced without a dict: a tenth of a page's rendering.
-        return orjson.Fragment(item.json[:-1] + b',"location":' + orjson.dumps(location) + b"}")
+        # The commonest case, spliced without a dict: a fifth of a page's rendering.
+        return orjson.Fragment(
+            item.json[:-1]
+            + b',"community":'
+            + orjson.dumps(item.community)
+            + b',"location":'
+            + orjson.dumps(location)
+            + b"}"
+        )
     return _completed(item, location=location)
 
 

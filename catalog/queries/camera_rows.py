@@ -6,11 +6,11 @@ them and builds its item from a row:
 
 * `DETAIL`: the ORM `Camera` and its cell, as `CameraRow`s (a camera's own
   page, `layers=1`, tests);
-* `rendered_shape(dialect)`: the list shape of a camera rendered to JSON text
-  by the database itself (`RenderedCamera`), every field but `location`,
-  which depends on the `crs` asked for. A page of a hundred cameras then
-  costs Python one short row per camera instead of nineteen typed columns,
-  two parsed times and a dict to encode;
+* `rendered_shape(dialect)`: the list shape of a camera as JSON text from
+  the database (`RenderedCamera`), every field but `location`, which depends
+  on the `crs` asked for, and `community`, which is the camera's cell's. A
+  page of a hundred cameras then costs Python one short row per camera
+  instead of nineteen typed columns, two parsed times and a dict to encode;
 * `wall_shape(dialect)`: a wall tile, the camera's name and status and its
   newest snapshot's id and time (`WallTile`), read in the same statement.
 """
@@ -23,23 +23,20 @@ from functools import cache, cached_property
 from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     LargeBinary,
     Select,
     String,
-    Text,
-    cast,
     func,
     literal_column,
     select,
     type_coerce,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import aliased
 
 from catalog.models import Camera, GridCell, Snapshot
+from catalog.queries.search_schema import LISTED_JSON
 
 __all__ = [
     "DETAIL",
@@ -77,7 +74,8 @@ class CameraRow:
 
 
 class RenderedCamera(NamedTuple):
-    """A camera's list shape as JSON text (every field but `location`), and its place.
+    """A camera's list shape as JSON text (every field but `community` and `location`),
+    its cell's community, and its place.
 
     `json` is a JSON object as the database wrote it, as UTF-8 bytes (the
     answer is bytes too: read as text, a page of Chinese names was decoded
@@ -89,6 +87,7 @@ class RenderedCamera(NamedTuple):
     lon: float | None
     lat: float | None
     json: bytes
+    community: str | None
     distance_m: float | None = None
 
 
@@ -146,8 +145,8 @@ def _detail_row(row: Sequence[Any], distance_m: float | None) -> CameraRow:
 
 
 def _rendered_row(row: Sequence[Any], distance_m: float | None) -> RenderedCamera:
-    uid, lon, lat, text = row
-    return RenderedCamera(uid, lon, lat, text, distance_m)
+    uid, lon, lat, text, community = row
+    return RenderedCamera(uid, lon, lat, text, community, distance_m)
 
 
 def _wall_row(row: Sequence[Any], _distance_m: float | None) -> WallTile:
@@ -179,52 +178,19 @@ def _rfc3339(column: Any, dialect: str) -> ColumnElement[str]:
     return func.replace(text, ".000000", "") + "Z"
 
 
-def _json_value(column: Any, dialect: str, *, empty: str | None = None) -> ColumnElement[Any]:
-    """A JSON column embedded as JSON; with `empty`, JSON null and NULL read as `empty`."""
-    if dialect == "sqlite":
-        raw: ColumnElement[Any] = type_coerce(column, String)
-        if empty is not None:
-            raw = func.coalesce(func.nullif(raw, "null"), empty)
-        return func.json(raw)
-    if empty is None:
-        return type_coerce(column, JSON)
-    as_text = func.coalesce(func.nullif(cast(column, Text), "null"), empty)
-    return cast(as_text, postgresql.JSON)
-
-
-def _rendered_sql(engine_dialect: Dialect) -> str:
+def _rendered_sql(dialect: str) -> str:
     """The SQL of a camera's list shape as a JSON object in UTF-8 bytes, for the engine's dialect.
 
-    Every value but `location`: the API adds that in the `crs` asked for,
-    from the row's WGS-84 `lon`/`lat` (a float written by Python is the
-    shortest text that reads back the same; SQLite's JSON writes 15 digits).
+    Every value but `community` (the cell's, read beside it) and `location`:
+    the API adds that in the `crs` asked for, from the row's WGS-84
+    `lon`/`lat` (a float written by Python is the shortest text that reads
+    back the same; the databases' JSON writes 15 digits). Triggers write it
+    with the camera (`cameras.listed_json`, migration 0008): writing it at
+    every read cost SQLite two thirds of a page's statement.
     """
-    dialect = engine_dialect.name
-    fields: dict[str, Any] = {
-        "uid": Camera.uid,
-        "department": Camera.department_id,
-        "id": Camera.camera_id,
-        "name": Camera.name,
-        "address": Camera.address,
-        "grid_id": Camera.grid_id,
-        "community": GridCell.community,
-        "kind": Camera.kind,
-        "tags": _json_value(Camera.tags, dialect, empty="[]"),
-        "status": Camera.status,
-        "status_reason": Camera.status_reason,
-        "status_since": _rfc3339(Camera.status_since, dialect),
-        "last_snapshot_at": _rfc3339(Camera.last_snapshot_at, dialect),
-        "gb28181": _json_value(Camera.gb28181, dialect),
-    }
-    pairs: list[Any] = []
-    for key, value in fields.items():
-        pairs += [literal_column(f"'{key}'"), value]
     if dialect == "sqlite":
-        expression: ColumnElement[Any] = cast(func.json_object(*pairs), LargeBinary)
-    else:
-        expression = func.convert_to(cast(func.json_build_object(*pairs), Text), "UTF8")
-    compiled = expression.compile(dialect=engine_dialect, compile_kwargs={"literal_binds": True})
-    return str(compiled)
+        return f"CAST(cameras.{LISTED_JSON} AS BLOB)"
+    return f"convert_to(cameras.{LISTED_JSON}, 'UTF8')"
 
 
 @cache
@@ -258,9 +224,9 @@ def wall_shape(dialect: Dialect) -> RowShape[WallTile]:
 def rendered_shape(dialect: Dialect) -> RowShape[RenderedCamera]:
     """Cameras as JSON text of their list shape (see `RenderedCamera`), for an engine's dialect.
 
-    The expression is compiled to SQL text once: a search builds its select
-    on every request, and a literal column costs it nothing to build or to
-    look up in SQLAlchemy's statement cache.
+    A literal column: a search builds its select on every request, and such
+    a column costs it nothing to build or to look up in SQLAlchemy's
+    statement cache.
     """
-    column = literal_column(_rendered_sql(dialect), type_=LargeBinary)
-    return RowShape((column,), _rendered_row)
+    column = literal_column(_rendered_sql(dialect.name), type_=LargeBinary)
+    return RowShape((column, GridCell.community), _rendered_row)

@@ -14,6 +14,8 @@ so `create_all` and Alembic's autogenerate never see them as the catalog's;
   migration 0007, with `text_positions (n)` their helper (SQLite only).
 - `snapshot_tally (shard, n)`: how many snapshots there are, as the sum of
   `n` (kept by triggers on `snapshots`; both engines).
+- `cameras.listed_json`: each camera's list shape as JSON text, written by
+  triggers from migration 0008 (SQLite only; `LISTED_JSON`).
 - `camera_fts`: a contentless FTS5 trigram index of `camera_text` by `id`,
   each column indexed with `FTS_PAD` appended, so that every character of
   the text starts a trigram (SQLite only). `camera_fts_row` and
@@ -28,6 +30,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table
 
 __all__ = [
     "FTS_PAD",
+    "LISTED_JSON",
     "SEARCH_INDEX_PREFIX",
     "SEARCH_TABLES",
     "camera_bigrams",
@@ -43,6 +46,8 @@ __all__ = [
 #: Appended to each indexed column (twice, by the triggers): a character that
 #: never occurs in names, so the last two characters of a text start trigrams too.
 FTS_PAD: Final = "\x01"
+#: The column of `cameras` that migration 0008 adds (SQLite): see `camera_rows.rendered_shape`.
+LISTED_JSON: Final = "listed_json"
 #: Every index migration 0003 creates on a model's table starts with this.
 SEARCH_INDEX_PREFIX: Final = "ix_search_"
 
@@ -118,5 +123,7 @@ def include_object(
 ) -> bool:
     """Alembic's `include_object` hook: leave the search side out of autogenerate."""
     if type_ == "table" and name in SEARCH_TABLES:
+        return False
+    if type_ == "column" and name == LISTED_JSON:
         return False
     return not (type_ == "index" and name is not None and name.startswith(SEARCH_INDEX_PREFIX))

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta, timezone
+from pathlib import Path
+from typing import Any
 
+import asyncpg
 import orjson
-from sqlalchemy import text
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, inspect, text, update
 
 from api.shapes import camera_feature, camera_json, rendered_feature, rendered_json, rfc3339
 from catalog.crs import to_wgs84
-from catalog.db import Catalog
-from catalog.models import CAMERA_STATUSES, Camera, Snapshot
+from catalog.db import MIGRATIONS_DIR, Catalog, migrate, open_catalog
+from catalog.models import CAMERA_STATUSES, Camera, GridCell, Snapshot
 from catalog.queries.camera_rows import rendered_shape, wall_shape
 from catalog.queries.cameras import CameraFilter, find_cameras, list_cameras
+from tests.fixtures.databases import PG_ADMIN_DSN, pg_url
 from tests.integration.brute_force import random_catalog
 from tests.integration.catalog_rows import T0, add_all, random_snapshots
 
@@ -64,6 +72,125 @@ async def test_rendered_cameras_equal_the_python_shape(catalog: Catalog) -> None
                     )
                     compared += 1
     assert compared > 100
+
+
+async def _rendered_differences(catalog: Catalog) -> list[str]:
+    """The uids of cameras whose list shape from the database differs from the ORM row's."""
+    f = CameraFilter(statuses=tuple(CAMERA_STATUSES))
+    async with catalog.sessions() as session:
+        full = await list_cameras(session, f, limit=1000)
+    async with catalog.engine.connect() as conn:
+        rendered = await find_cameras(conn, f, rendered_shape(catalog.engine.dialect), limit=1000)
+    assert [i.uid for i in rendered.items] == [r.camera.uid for r in full.items]
+    return [
+        row.camera.uid
+        for row, item in zip(full.items, rendered.items, strict=True)
+        if orjson.loads(orjson.dumps(rendered_json(item))) != camera_json(row)
+    ]
+
+
+async def test_the_list_shape_follows_every_change_of_a_camera_and_its_cell(
+    catalog: Catalog,
+) -> None:
+    """SQLite reads the shape as triggers wrote it (migration 0008): each column it shows,
+    changed by a statement or by the ORM, and a cell's community, read as the ORM row does."""
+    rng = random.Random(7)
+    rows, cameras, cells = random_catalog(rng, 30)
+    varied_cameras(rng, cameras)
+    await add_all(catalog, rows)
+    assert await _rendered_differences(catalog) == []
+    first, second = cameras[0].uid, cameras[1].uid
+    moved = T0 + timedelta(days=3, microseconds=42)
+    other_department = next(
+        c.department_id for c in cameras if c.department_id != cameras[0].department_id
+    )
+    # One column at a time: a trigger that missed one would not be hidden by another.
+    changes: list[dict[str, Any]] = [
+        {"status": "offline" if cameras[0].status != "offline" else "online"},
+        {"status_reason": "timeout 超时"},
+        {"status_since": moved},
+        {"last_snapshot_at": moved + timedelta(seconds=1)},
+        {"last_snapshot_at": None},
+        {"name": '新 "名字"'},
+        {"address": "湘江路\\1号"},
+        {"tags": ["学校", "gate"]},
+        {"tags": None},
+        {"gb28181": {"civil_code": "430203", "name": "路口"}},
+        {"gb28181": None},
+        {"grid_id": cells[-1].grid_id},
+        {"grid_id": None},
+        {"kind": "file" if cameras[0].kind != "file" else "http"},
+        {"camera_id": "X-9"},
+        {"department_id": other_department},
+        {"uid": f"{other_department}:X-9"},
+    ]
+    for values in changes:
+        async with catalog.sessions() as session, session.begin():
+            await session.execute(update(Camera).where(Camera.uid == first).values(**values))
+        assert await _rendered_differences(catalog) == [], values
+    async with catalog.sessions() as session, session.begin():
+        camera = await session.get(Camera, second)
+        assert camera is not None
+        camera.name = "由 ORM 改名"
+    async with catalog.sessions() as session, session.begin():
+        await session.execute(
+            update(GridCell).where(GridCell.grid_id == cells[0].grid_id).values(community="新社区")
+        )
+    assert await _rendered_differences(catalog) == []
+    if catalog.dialect == "sqlite":
+        async with catalog.engine.connect() as conn:
+            stored = await conn.scalar(
+                text("SELECT listed_json FROM cameras WHERE uid = :u"), {"u": second}
+            )
+        assert orjson.loads(stored)["name"] == "由 ORM 改名"
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def fresh_catalog(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Catalog]:
+    """An unmigrated catalog of its own, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        catalog = open_catalog(f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}")
+        yield catalog
+        await catalog.close()
+        return
+    name = f"camgrid_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        catalog = open_catalog(pg_url(name))
+        yield catalog
+        await catalog.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_migration_0008_writes_the_shape_of_the_cameras_already_stored(
+    fresh_catalog: Catalog,
+) -> None:
+    catalog = fresh_catalog
+    await migrate(catalog, "0007")
+    rng = random.Random(8)
+    rows, cameras, _ = random_catalog(rng, 30)
+    varied_cameras(rng, cameras)
+    await add_all(catalog, rows)
+    await migrate(catalog)
+    assert await _rendered_differences(catalog) == []
+    async with catalog.engine.begin() as conn:
+        await conn.run_sync(_downgrade, "0007")
+    async with catalog.engine.connect() as conn:
+        columns = await conn.run_sync(lambda sync: inspect(sync).get_columns("cameras"))
+    assert "listed_json" not in {c["name"] for c in columns}
+    # The triggers went with it: cameras are written as before.
+    async with catalog.sessions() as session, session.begin():
+        await session.execute(update(Camera).values(status="offline"))
 
 
 async def test_wall_tiles_read_the_newest_snapshot(catalog: Catalog) -> None:

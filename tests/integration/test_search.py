@@ -261,10 +261,10 @@ SQLITE_TRIGGERS = {
     "camera_text_ai", "camera_text_ad", "camera_text_au", "camera_text_bigrams_ai",
     "camera_text_bigrams_ad", "camera_text_bigrams_au", "cameras_search_ai",
     "cameras_search_tags_au", "cameras_search_text_au", "cameras_search_ad",
-    "snapshots_tally_ai", "snapshots_tally_ad",
+    "cameras_listed_ai", "cameras_listed_au", "snapshots_tally_ai", "snapshots_tally_ad",
 }  # fmt: skip
 PG_TRIGGERS = {
-    "cameras_search_tags", "snapshots_tally_insert", "snapshots_tally_delete",
+    "cameras_search_tags", "cameras_listed", "snapshots_tally_insert", "snapshots_tally_delete",
     "snapshots_tally_truncate",
 }  # fmt: skip
 
