@@ -233,17 +233,26 @@ def chunk_select(
 
 @lru_cache(maxsize=FILTERS_KEPT)
 def listed_select(
-    search: Search, shape: RowShape[Any], paged: bool, limit: int, text_decided: bool
+    search: Search,
+    shape: RowShape[Any],
+    paged: bool,
+    limit: int,
+    text_decided: bool,
+    few: bool = False,
 ) -> Select[Any]:
     """Up to `limit` matches of `search` among the candidates of its text, in uid order;
-    when `paged`, past the uid of parameter `after` (SQLite).
+    when `paged`, past the uid of parameter `after` (SQLite). With `few`, none
+    when the text has more than parameter `few_most` candidates (`Candidates.few`).
 
     SQLite iterates the candidates of `uid IN (...)` in order and stops at the
     limit: it builds only the page's rows. With `text_decided` the candidates
     all hold `q`: it is not tested again.
     """
     conds = _conditions(search, text_decided=text_decided)
-    conds.append(Camera.uid.in_(search.driver("q").candidates.uids))
+    candidates = search.driver("q").candidates
+    listed = candidates.few if few else candidates.uids
+    assert listed is not None, "this text has no `few` candidates"
+    conds.append(Camera.uid.in_(listed))
     if paged:
         conds.append(Camera.uid > bindparam("after", type_=String))
     return rows_select(shape).where(*conds).order_by(uid_order(search.dialect)).limit(limit)

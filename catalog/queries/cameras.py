@@ -231,6 +231,13 @@ async def find_cameras(
     else:
         caps = SearchCaps.of_search(await catalog_size(session), limit + 1)
         if text_alone:
+            # Most texts have few candidates: their page is read at once, and
+            # only a text without one (none, too many, or past the last) is counted.
+            few_most = caps.cap(found_drivers[0])
+            if found_drivers[0].candidates.few is not None:
+                found = await _text_listed(session, search, shape, after, limit, few_most)
+                if found:
+                    return _page(shape, found, limit)
             counted = await _smallest(session, search, caps)
         elif len(found_drivers) == 1:
             counted, uids = await _sole_driver(session, search, caps, after)
@@ -240,9 +247,7 @@ async def find_cameras(
                 uids = await _candidate_uids(session, search, counted.best, after)
     best = counted.best
     if best is not None and text_alone:
-        stmt = listed_select(search, shape, after is not None, limit + 1, best.candidates.exact)
-        past = {} if after is None else {"after": after}
-        found = list(await fetch_all(session, stmt, search.params(past)))
+        found = await _text_listed(session, search, shape, after, limit, None)
     elif best is not None:
         text_decided = best.name == "q" and best.candidates.exact
         found = await read.candidates(search, uids, text_decided)
@@ -256,10 +261,34 @@ async def find_cameras(
             if d.prefilter and counted.counts.get(d.name, most + 1) <= most
         )
         found = await read.walk(search, after, keep_to)
+    return _page(shape, found, limit)
+
+
+def _page(shape: RowShape[T], found: Sequence[_Row], limit: int) -> CameraPage[T]:
+    """The page of the first `limit` of `found` (read up to `limit + 1`, in uid order)."""
     items = [shape.make(row, None) for row in found[:limit]]
     if len(found) > limit:
         return CameraPage(items, encode_cursor("uid", found[limit - 1][0]))
     return CameraPage(items, None)
+
+
+async def _text_listed(
+    session: Reader,
+    search: Search,
+    shape: RowShape[Any],
+    after: str | None,
+    limit: int,
+    few_most: int | None,
+) -> list[_Row]:
+    """Up to `limit + 1` matches of a lone text from its candidates, after `after` (SQLite);
+    with `few_most`, none when it has more candidates than that (`Candidates.few`)."""
+    exact = search.driver("q").candidates.exact
+    few = few_most is not None
+    stmt = listed_select(search, shape, after is not None, limit + 1, exact, few)
+    given: dict[str, Any] = {} if after is None else {"after": after}
+    if few_most is not None:
+        given["few_most"] = few_most
+    return list(await fetch_all(session, stmt, search.params(given)))
 
 
 class _Reader:

@@ -96,12 +96,15 @@ class Candidates:
     an upper bound; either way the caller can compare the filters it could
     start from and knows when a list of candidates stays within `cap`.
     `exact` says that every candidate is a camera of the filter: read from
-    them, the filter needs no test.
+    them, the filter needs no test. `few`, where set, is `uids` when there
+    are at most parameter `few_most` of them, and nothing otherwise, found
+    by one read of the index instead of a count and then the list.
     """
 
     uids: Select[str]
     count: ScalarSelect[int]
     exact: bool = False
+    few: Select[str] | None = None
 
 
 def escape_like(text: str) -> str:
@@ -253,7 +256,12 @@ def _sqlite_candidates(q: str, cap: int) -> Candidates | None:
             literal_column("camera_fts").op("MATCH")(_bound("fts_phrase", _phrase(q), q))
         )
         uids = select(camera_text.c.uid).where(camera_text.c.id.in_(matches))
-        return Candidates(uids, capped_count(matches, cap), _phrase_is_exact(q))
+        # The matches, up to one past `few_most`, read once: counted, then listed.
+        most = bindparam("few_most", type_=Integer)
+        hits = matches.limit(most + 1).cte("text_hits").prefix_with("MATERIALIZED")
+        within = select(func.count()).select_from(hits).scalar_subquery() <= most
+        few = select(camera_text.c.uid).where(camera_text.c.id.in_(select(hits.c.rowid)), within)
+        return Candidates(uids, capped_count(matches, cap), _phrase_is_exact(q), few)
     if not _short_and_plain(q):
         return None
     # The trigram index folds ASCII letters to lower case and leaves uncased ones.

@@ -286,12 +286,16 @@ def test_a_text_runs_the_statements_of_its_form_with_its_own_values(
             assert mine.prefilter == theirs.prefilter
             built.append((mine.candidates.uids, theirs.candidates.uids))
         if dialect == "sqlite" and [d.name for d in plain.drivers] == ["q"]:
-            built.append(
+            # A text of three characters or more is first listed if it has few candidates.
+            few = (False, True) if plain.driver("q").candidates.few is not None else (False,)
+            assert (formed.driver("q").candidates.few is not None) == (True in few)
+            built += [
                 (
-                    camera_statements.listed_select(plain, shape, True, 101, False),
-                    camera_statements.listed_select(formed, shape, True, 101, False),
+                    camera_statements.listed_select(plain, shape, True, 101, False, listed_few),
+                    camera_statements.listed_select(formed, shape, True, 101, False, listed_few),
                 )
-            )
+                for listed_few in few
+            ]
         for mine, theirs in built:
             sql, params = _sql(mine, dialect)
             form_sql, form_params = _sql(theirs, dialect)
