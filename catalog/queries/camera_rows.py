@@ -23,15 +23,19 @@ from functools import cache, cached_property
 from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     LargeBinary,
     Select,
     String,
+    Text,
+    cast,
     func,
     literal_column,
     select,
     type_coerce,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import aliased
 
@@ -178,19 +182,49 @@ def _rfc3339(column: Any, dialect: str) -> ColumnElement[str]:
     return func.replace(text, ".000000", "") + "Z"
 
 
-def _rendered_sql(dialect: str) -> str:
+def _json_value(column: Any, *, empty: str | None = None) -> ColumnElement[Any]:
+    """A JSON column embedded as JSON (PostgreSQL); with `empty`, JSON null and NULL read so."""
+    if empty is None:
+        return type_coerce(column, JSON)
+    as_text = func.coalesce(func.nullif(cast(column, Text), "null"), empty)
+    return cast(as_text, postgresql.JSON)
+
+
+def _rendered_sql(engine_dialect: Dialect) -> str:
     """The SQL of a camera's list shape as a JSON object in UTF-8 bytes, for the engine's dialect.
 
     Every value but `community` (the cell's, read beside it) and `location`:
     the API adds that in the `crs` asked for, from the row's WGS-84
     `lon`/`lat` (a float written by Python is the shortest text that reads
-    back the same; the databases' JSON writes 15 digits). Triggers write it
-    with the camera (`cameras.listed_json`, migration 0008): writing it at
-    every read cost SQLite two thirds of a page's statement.
+    back the same; the databases' JSON writes 15 digits).
+
+    SQLite reads it as triggers wrote it with the camera (`cameras.listed_json`,
+    migration 0008): writing it at every read cost two thirds of a page's
+    statement. PostgreSQL writes it here (see migration 0008 for why).
     """
-    if dialect == "sqlite":
+    if engine_dialect.name == "sqlite":
         return f"CAST(cameras.{LISTED_JSON} AS BLOB)"
-    return f"convert_to(cameras.{LISTED_JSON}, 'UTF8')"
+    fields: dict[str, Any] = {
+        "uid": Camera.uid,
+        "department": Camera.department_id,
+        "id": Camera.camera_id,
+        "name": Camera.name,
+        "address": Camera.address,
+        "grid_id": Camera.grid_id,
+        "kind": Camera.kind,
+        "tags": _json_value(Camera.tags, empty="[]"),
+        "status": Camera.status,
+        "status_reason": Camera.status_reason,
+        "status_since": _rfc3339(Camera.status_since, "postgresql"),
+        "last_snapshot_at": _rfc3339(Camera.last_snapshot_at, "postgresql"),
+        "gb28181": _json_value(Camera.gb28181),
+    }
+    pairs: list[Any] = []
+    for key, value in fields.items():
+        pairs += [literal_column(f"'{key}'"), value]
+    expression = func.convert_to(cast(func.json_build_object(*pairs), Text), "UTF8")
+    compiled = expression.compile(dialect=engine_dialect, compile_kwargs={"literal_binds": True})
+    return str(compiled)
 
 
 @cache
@@ -228,5 +262,5 @@ def rendered_shape(dialect: Dialect) -> RowShape[RenderedCamera]:
     a column costs it nothing to build or to look up in SQLAlchemy's
     statement cache.
     """
-    column = literal_column(_rendered_sql(dialect.name), type_=LargeBinary)
+    column = literal_column(_rendered_sql(dialect), type_=LargeBinary)
     return RowShape((column, GridCell.community), _rendered_row)

@@ -264,7 +264,7 @@ SQLITE_TRIGGERS = {
     "cameras_listed_ai", "cameras_listed_au", "snapshots_tally_ai", "snapshots_tally_ad",
 }  # fmt: skip
 PG_TRIGGERS = {
-    "cameras_search_tags", "cameras_listed", "snapshots_tally_insert", "snapshots_tally_delete",
+    "cameras_search_tags", "snapshots_tally_insert", "snapshots_tally_delete",
     "snapshots_tally_truncate",
 }  # fmt: skip
 

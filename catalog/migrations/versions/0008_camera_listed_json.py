@@ -1,4 +1,4 @@
-"""cameras.listed_json: each camera's list shape, written when the camera is
+"""cameras.listed_json: each camera's list shape, written when the camera is (SQLite)
 
 Revision ID: 0008
 Revises: 0007
@@ -12,18 +12,23 @@ more often than ingest or a department changes it.
 
 `cameras.listed_json` holds the JSON object of the list shape (DESIGN.md, "A
 camera") but for `community`, which is the camera's cell's, and `location`,
-which the API writes in the CRS asked for. Triggers write it on every insert
-and on every update of a column it shows:
+which the API writes in the CRS asked for. Triggers write it after every
+insert and after every update of a column it shows. The update they make
+changes only `listed_json`, which is in no trigger's column list, so it
+fires nothing again. The column is not in the models: nothing but these
+triggers writes it and only `catalog.queries.camera_rows` reads it
+(`search_schema.include_object` keeps it out of autogenerate). A later
+migration that changes what the list shape shows must write the triggers
+and every row again; one that rebuilds `cameras` must create the triggers
+again, as for those of 0003.
 
-- SQLite: after the row is written, an update of `listed_json` alone, which
-  is in no trigger's column list, so it fires nothing again;
-- PostgreSQL: before the row is written, into the row itself.
-
-The column is not in the models: nothing but these triggers writes it and
-only `catalog.queries.camera_rows` reads it (`search_schema.include_object`
-keeps it out of autogenerate). A later migration that changes what the list
-shape shows must write the triggers and every row again; one that rebuilds
-`cameras` must create the triggers again, as for those of 0003.
+PostgreSQL: nothing changes. Stored there too (by a trigger before each
+write), the column doubled the camera rows (130 MB at 200,000 cameras, past
+the default shared buffers). In bench.catalog plain pages got 0.1 to 0.9 ms
+faster (p50) and the searches that read many rows (a 20 km box, a Latin
+text) about a tenth slower, while PostgreSQL's p99s moved more than that
+from one run to the next (bbox_20km 27.5 to 42.4 ms). Not worth rows twice
+as wide and a trigger run on every update ingest makes.
 """
 
 from collections.abc import Sequence
@@ -42,25 +47,13 @@ _SHOWN = (
 )
 
 
-def _sqlite_time(column: str) -> str:
+def _time(column: str) -> str:
     """A stored UTC time (`YYYY-MM-DD HH:MM:SS.ffffff`) as RFC 3339: `T`, `Z`, no zero micros."""
     return f"replace(replace({column}, ' ', 'T'), '.000000', '') || 'Z'"
 
 
-def _pg_time(column: str) -> str:
-    """A timestamptz as RFC 3339 in UTC: `T`, `Z`, no zero micros."""
-    utc = f"to_char(timezone('UTC', {column}), 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
-    return f"replace({utc}, '.000000', '') || 'Z'"
-
-
-def _listed(dialect: str, row: str) -> str:
-    """The SQL of the list shape's JSON text of the camera `row` (a table or NEW)."""
-    if dialect == "sqlite":
-        time, tags, gb28181 = _sqlite_time, "json({})", "json({})"
-        build = "json_object"
-    else:
-        time, tags, gb28181 = _pg_time, "{}::json", "{}"
-        build = "json_build_object"
+def _listed(row: str) -> str:
+    """The SQL of the list shape's JSON text of the camera `row`."""
     fields = {
         "uid": f"{row}.uid",
         "department": f"{row}.department_id",
@@ -70,50 +63,35 @@ def _listed(dialect: str, row: str) -> str:
         "grid_id": f"{row}.grid_id",
         "kind": f"{row}.kind",
         # JSON null (and NULL) tags list as no tags.
-        "tags": tags.format(f"coalesce(nullif(CAST({row}.tags AS TEXT), 'null'), '[]')"),
+        "tags": f"json(coalesce(nullif({row}.tags, 'null'), '[]'))",
         "status": f"{row}.status",
         "status_reason": f"{row}.status_reason",
-        "status_since": time(f"{row}.status_since"),
-        "last_snapshot_at": time(f"{row}.last_snapshot_at"),
-        "gb28181": gb28181.format(f"{row}.gb28181"),
+        "status_since": _time(f"{row}.status_since"),
+        "last_snapshot_at": _time(f"{row}.last_snapshot_at"),
+        "gb28181": f"json({row}.gb28181)",
     }
-    pairs = ", ".join(f"'{key}', {sql}" for key, sql in fields.items())
-    return f"CAST({build}({pairs}) AS TEXT)"
+    return "json_object(" + ", ".join(f"'{key}', {sql}" for key, sql in fields.items()) + ")"
 
 
-_SQLITE_WRITE_NEW = (
-    f"UPDATE cameras SET listed_json = {_listed('sqlite', 'cameras')} WHERE rowid = new.rowid;"
-)
-_SQLITE_TRIGGERS = {
-    "cameras_listed_ai": f"AFTER INSERT ON cameras BEGIN {_SQLITE_WRITE_NEW} END",
-    "cameras_listed_au": f"AFTER UPDATE OF {_SHOWN} ON cameras BEGIN {_SQLITE_WRITE_NEW} END",
+_WRITE_NEW = f"UPDATE cameras SET listed_json = {_listed('cameras')} WHERE rowid = new.rowid;"
+_TRIGGERS = {
+    "cameras_listed_ai": f"AFTER INSERT ON cameras BEGIN {_WRITE_NEW} END",
+    "cameras_listed_au": f"AFTER UPDATE OF {_SHOWN} ON cameras BEGIN {_WRITE_NEW} END",
 }
-_PG_FUNCTION = f"""CREATE FUNCTION camgrid_listed_json() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    NEW.listed_json := {_listed("postgresql", "NEW")};
-    RETURN NEW;
-END $$"""
-_PG_TRIGGER = f"""CREATE TRIGGER cameras_listed BEFORE INSERT OR UPDATE OF {_SHOWN}
-    ON cameras FOR EACH ROW EXECUTE FUNCTION camgrid_listed_json()"""
 
 
 def upgrade() -> None:
-    dialect = op.get_context().dialect.name
+    if op.get_context().dialect.name != "sqlite":
+        return
     op.execute("ALTER TABLE cameras ADD COLUMN listed_json TEXT")
-    if dialect == "sqlite":
-        for name, body in _SQLITE_TRIGGERS.items():
-            op.execute(f"CREATE TRIGGER {name} {body}")
-    else:
-        op.execute(_PG_FUNCTION)
-        op.execute(_PG_TRIGGER)
-    op.execute(f"UPDATE cameras SET listed_json = {_listed(dialect, 'cameras')}")
+    for name, body in _TRIGGERS.items():
+        op.execute(f"CREATE TRIGGER {name} {body}")
+    op.execute(f"UPDATE cameras SET listed_json = {_listed('cameras')}")
 
 
 def downgrade() -> None:
-    if op.get_context().dialect.name == "sqlite":
-        for name in _SQLITE_TRIGGERS:
-            op.execute(f"DROP TRIGGER {name}")
-    else:
-        op.execute("DROP TRIGGER cameras_listed ON cameras")
-        op.execute("DROP FUNCTION camgrid_listed_json()")
+    if op.get_context().dialect.name != "sqlite":
+        return
+    for name in _TRIGGERS:
+        op.execute(f"DROP TRIGGER {name}")
     op.execute("ALTER TABLE cameras DROP COLUMN listed_json")
