@@ -78,6 +78,32 @@ async def plan_of(catalog: Catalog, q: str, limit: int) -> tuple[list[str], str]
     return [item.uid for item in page.items], "walk" if used[0] else "list"
 
 
+@pytest.mark.parametrize("catalog", ["postgresql"], indirect=True)
+async def test_postgresql_reads_the_pieces_index_instead_of_computing_each_row(
+    catalog: Catalog,
+) -> None:
+    """A camera's pieces take about 0.1 ms to compute: a district's 2,000 cameras
+    cost a search 230 ms when the planner computed them row by row (migration 0009)."""
+    async with catalog.sessions() as session, session.begin():
+        session.add(make_department("water"))
+        await session.flush()
+        session.add_all(
+            make_camera("water", f"c{i:04}", name=f"{'大道泵站' if i % 3 else '路口'}{i}")
+            for i in range(2000)
+        )
+    # The count and the list of candidates, as the search runs them (never under a LIMIT).
+    holds = "camgrid_text_grams(name, address) @> ARRAY[{}]"
+    searches = [
+        f"SELECT count(*) FROM cameras WHERE {holds.format(repr('大道'))}",
+        f"SELECT array_agg(uid) FROM cameras WHERE {holds.format(repr('路口'))}",
+    ]
+    async with catalog.engine.begin() as conn:
+        await conn.execute(text("ANALYZE cameras"))
+        for search in searches:
+            plan = "\n".join(row[0] for row in await conn.execute(text(f"EXPLAIN {search}")))
+            assert "ix_search_cameras_grams" in plan, plan
+
+
 @pytest.mark.parametrize("catalog", ["sqlite"], indirect=True)  # FTS5 is SQLite's
 async def test_a_text_of_three_characters_with_few_cameras_is_one_statement(
     catalog: Catalog,
