@@ -233,8 +233,9 @@ async def find_cameras(
         if text_alone:
             # Most texts have few candidates: their page is read at once, and
             # only a text without one (none, too many, or past the last) is counted.
-            few_most = caps.cap(found_drivers[0])
-            if found_drivers[0].candidates.few is not None:
+            (text_driver,) = found_drivers
+            if text_driver.candidates.few is not None:
+                few_most = caps.cap(text_driver)
                 found = await _text_listed(session, search, shape, after, limit, few_most)
                 if found:
                     return _page(shape, found, limit)
