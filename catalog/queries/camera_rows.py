@@ -194,9 +194,9 @@ def _rendered_sql(engine_dialect: Dialect) -> str:
     """The SQL of a camera's list shape as a JSON object in UTF-8 bytes, for the engine's dialect.
 
     Every value but `community` (the cell's, read beside it) and `location`:
-    the API adds that in the `crs` asked for, from the row's WGS-84
-    `lon`/`lat` (a float written by Python is the shortest text that reads
-    back the same; the databases' JSON writes 15 digits).
+    the API adds both, `location` in the `crs` asked for, from the row's
+    WGS-84 `lon`/`lat` (a float written by Python is the shortest text that
+    reads back the same; the databases' JSON writes 15 digits).
 
     SQLite reads it as triggers wrote it with the camera (`cameras.listed_json`,
     migration 0008): writing it at every read cost two thirds of a page's
